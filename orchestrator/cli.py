@@ -1,0 +1,160 @@
+"""The `orchestrator` command. Results go to stdout as JSON; logs go to stderr, always."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Optional
+
+import typer
+
+from orchestrator.config import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+merchant_app = typer.Typer(no_args_is_help=True, help="Merchants and their API keys.")
+admin_token_app = typer.Typer(no_args_is_help=True, help="Admin API tokens.")
+app.add_typer(db_app, name="db")
+app.add_typer(merchant_app, name="merchant")
+app.add_typer(admin_token_app, name="admin-token")
+
+SANDBOX_ENV = {"stripe": "ORCH_SANDBOX_STRIPE_URL", "adyen": "ORCH_SANDBOX_ADYEN_URL",
+               "braintree": "ORCH_SANDBOX_BRAINTREE_URL"}
+
+
+def _configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(stream=sys.stderr, level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _print_json(value: dict) -> None:
+    sys.stdout.write(json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+def _upgrade(settings: Settings) -> None:
+    from orchestrator.kit.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+    sandbox: bool = typer.Option(False, "--sandbox", help="Also start the three sandbox gateways and use them."),
+    sandbox_base_port: int = typer.Option(8101, help="With --sandbox: Stripe here, Adyen +1, Braintree +2."),
+    no_migrate: bool = typer.Option(False, "--no-migrate", help="Do not run the migrations first."),
+) -> None:
+    """Run the API (and, later, its scheduler)."""
+    import uvicorn
+
+    settings = Settings()
+    _configure_logging(settings.log_level)
+    gateways = None
+    if sandbox:
+        from sandbox_gateways.runner import start_sandboxes
+
+        gateways = start_sandboxes(host="127.0.0.1", base_port=sandbox_base_port)
+        for name, url in gateways.urls.items():
+            os.environ[SANDBOX_ENV[name]] = url
+        settings = Settings()
+    try:
+        if not no_migrate:
+            _upgrade(settings)
+        from orchestrator.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=15)
+    finally:
+        if gateways is not None:
+            gateways.stop()
+
+
+@app.command("sandbox")
+def sandbox_command(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    base_port: int = typer.Option(8101, help="Stripe on this port, Adyen on +1, Braintree on +2."),
+    seed: int = typer.Option(0, help="Seed of the fault draws, for repeatable runs."),
+) -> None:
+    """Run the three sandbox gateways until SIGTERM or SIGINT."""
+    from sandbox_gateways.runner import start_sandboxes
+
+    _configure_logging()
+    gateways = start_sandboxes(host=host, base_port=base_port, seed=seed)
+    for name, url in gateways.urls.items():
+        logging.getLogger("orchestrator.sandbox").info("%s sandbox at %s", name, url)
+    stop = {"now": False}
+
+    def _stop(*_args) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while not stop["now"]:
+            time.sleep(0.2)
+    finally:
+        gateways.stop()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Run the Alembic migrations up to the newest revision."""
+    settings = Settings()
+    _configure_logging(settings.log_level)
+    _upgrade(settings)
+    logging.getLogger("orchestrator").info("database at head")
+
+
+@merchant_app.command("create")
+def merchant_create(name: str) -> None:
+    """Create a merchant; prints {"id", "api_key"} once (only a hash is stored)."""
+    from orchestrator.kit.db import create_engine, create_sessionmaker
+    from orchestrator.merchants.service import create_merchant
+
+    settings = Settings()
+    _configure_logging(settings.log_level)
+
+    async def run() -> dict:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                merchant, api_key = await create_merchant(session, name)
+                await session.commit()
+                return {"id": merchant.id, "api_key": api_key}
+        finally:
+            await engine.dispose()
+
+    _print_json(asyncio.run(run()))
+
+
+@admin_token_app.command("create")
+def admin_token_create(name: str) -> None:
+    """Create an admin token; prints {"name", "token"} once (only a hash is stored)."""
+    from orchestrator.admin.service import create_admin_token
+    from orchestrator.kit.db import create_engine, create_sessionmaker
+
+    settings = Settings()
+    _configure_logging(settings.log_level)
+
+    async def run() -> dict:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                row, token = await create_admin_token(session, name)
+                await session.commit()
+                return {"name": row.name, "token": token}
+        finally:
+            await engine.dispose()
+
+    _print_json(asyncio.run(run()))
+
+
+def main(argv: Optional[list[str]] = None) -> None:  # pragma: no cover - console entry
+    app(argv)
