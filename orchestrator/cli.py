@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from orchestrator.config import Settings
+from orchestrator.devstack import SANDBOX_URL_ENV
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -23,8 +24,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(admin_token_app, name="admin-token")
 
-SANDBOX_ENV = {"stripe": "ORCH_SANDBOX_STRIPE_URL", "adyen": "ORCH_SANDBOX_ADYEN_URL",
-               "braintree": "ORCH_SANDBOX_BRAINTREE_URL"}
 
 
 def _configure_logging(level: str = "INFO") -> None:
@@ -35,6 +34,10 @@ def _configure_logging(level: str = "INFO") -> None:
 def _print_json(value: dict) -> None:
     sys.stdout.write(json.dumps(value) + "\n")
     sys.stdout.flush()
+
+
+def _exit_cleanly(_signum, _frame) -> None:
+    raise SystemExit(0)
 
 
 def _upgrade(settings: Settings) -> None:
@@ -56,13 +59,17 @@ def serve(
 
     settings = Settings()
     _configure_logging(settings.log_level)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler that was
+    # there before it; this one turns that into a clean exit, so the sandboxes are stopped too.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
     gateways = None
     if sandbox:
         from sandbox_gateways.runner import start_sandboxes
 
         gateways = start_sandboxes(host="127.0.0.1", base_port=sandbox_base_port)
         for name, url in gateways.urls.items():
-            os.environ[SANDBOX_ENV[name]] = url
+            os.environ[SANDBOX_URL_ENV[name]] = url
         settings = Settings()
     try:
         if not no_migrate:

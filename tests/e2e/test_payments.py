@@ -213,6 +213,7 @@ async def test_refunds_reach_the_provider_that_charged(api, sandboxes, country, 
         assert refund.status_code == 201 and refund.json()["provider"] == payment["provider"]
         [charge] = charges_for(sandboxes.urls, payment["id"])
         assert charge["provider"] == payment["provider"] and charge["refunded_amount"] == 99
+        assert charge["currency"] == currency and charge["amount"] == payment["amount"]
         set_fault(sandboxes.urls[provider], country_region(country), error_rate=1.0, error_status=503)
 
 

@@ -1,0 +1,1 @@
+"""Sandbox Adyen Checkout (payments and refunds)."""

@@ -1,0 +1,1 @@
+"""Sandbox Braintree GraphQL (charge, refund, transaction search)."""

@@ -1,0 +1,1 @@
+"""Sandbox Stripe (PaymentIntents and Refunds)."""
