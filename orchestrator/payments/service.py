@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.config import ProviderTable, Settings
@@ -276,8 +277,15 @@ class PaymentService:
 
     async def _save(self, payment: Payment, finished: PaymentAttempt, started: PaymentAttempt | None,
                     idem: IdempotencyRequest | None, settled: bool) -> None:
-        """One transaction: the outcome just seen, and the next attempt before it is made (write ahead)."""
+        """One transaction: the outcome just seen, and the next attempt before it is made (write ahead).
+
+        The settling write may be committed asynchronously on Postgres: if a crash loses it, the attempt
+        rows already committed name the provider and key, and reconciliation finds the same outcome
+        there. Every write that precedes a provider call stays synchronous.
+        """
         async with self.sessionmaker() as session:
+            if settled and started is None and session.bind.dialect.name == "postgresql":
+                await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             session.add(finished)
             if started is not None:
                 session.add(started)
