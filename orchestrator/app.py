@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 import httpx
@@ -10,6 +11,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from orchestrator.config import Settings
+from orchestrator.health.reconciler import Reconciler
+from orchestrator.health.scheduler import build_scheduler
+from orchestrator.kit.shedding import LoadSheddingMiddleware
+from orchestrator.resilience.classification import load_error_map
+from orchestrator.resilience.guards import Guards
+from orchestrator.resilience.shedding import InflightGate
 from orchestrator.kit.db import create_engine, create_sessionmaker
 from orchestrator.kit.errors import install_error_handlers
 from orchestrator.merchants.auth import MerchantAuthenticator
@@ -19,9 +26,18 @@ from orchestrator.payments.service import PaymentService
 from orchestrator.providers.registry import build_adapters
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+log = logging.getLogger("orchestrator.resilience")
+
+
+def _log_transition(provider: str, region: str, old, new, reason: str) -> None:
+    log.warning("circuit %s/%s: %s -> %s (%s)", provider, region, old.value, new.value, reason)
+
+
+def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) -> FastAPI:
     settings = settings or Settings()
     providers = settings.providers  # read and validated now: a bad provider file fails at start
+    error_map = load_error_map(settings.error_map_file)
+    guards = Guards(settings.resilience_policy(), on_transition=_log_transition)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -30,16 +46,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits = httpx.Limits(max_connections=settings.http_max_connections,
                               max_keepalive_connections=settings.http_max_connections)
         async with httpx.AsyncClient(limits=limits) as client:
-            adapters = build_adapters(client)
+            adapters = build_adapters(client, error_map)
             app.state.settings = settings
+            app.state.guards = guards
             app.state.engine = engine
             app.state.sessionmaker = sessionmaker
             app.state.merchant_auth = MerchantAuthenticator(sessionmaker, settings.auth_cache_ttl_s)
-            app.state.payments = PaymentService(sessionmaker, adapters, providers, settings)
+            app.state.payments = PaymentService(sessionmaker, adapters, providers, settings, guards)
             app.state.refunds = RefundService(sessionmaker, adapters, providers, settings)
+            app.state.reconciler = Reconciler(sessionmaker, adapters, providers, settings)
+            scheduler = build_scheduler(app.state.reconciler, reconcile_interval_s=settings.reconcile_interval_s)
+            if run_scheduler:
+                scheduler.start()
             try:
                 yield
             finally:
+                if scheduler.running:
+                    scheduler.shutdown(wait=False)
                 await engine.dispose()
 
     app = FastAPI(
@@ -50,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(LoadSheddingMiddleware, gate=InflightGate(settings.max_inflight_payments))
     app.include_router(payments_router)
 
     @app.get("/healthz", tags=["operations"])

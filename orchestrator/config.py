@@ -13,6 +13,11 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.providers.base import Credentials, Endpoint
+from orchestrator.resilience.backoff import BackoffConfig
+from orchestrator.resilience.breaker import BreakerConfig
+from orchestrator.resilience.budget import RetryBudgetConfig
+from orchestrator.resilience.concurrency import AIMDConfig
+from orchestrator.resilience.guards import ResiliencePolicy
 
 Region = Literal["EU", "US", "APAC"]
 REGIONS: tuple[Region, ...] = ("EU", "US", "APAC")
@@ -20,7 +25,9 @@ DEFAULT_PROVIDERS_FILE = Path(__file__).with_name("providers.default.yaml")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ORCH_", extra="ignore")
+    """Every setting, from ORCH_ variables; nested ones by `__`, e.g. ORCH_BREAKER__WINDOW_SIZE=50."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCH_", env_nested_delimiter="__", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./orchestrator.db"
     providers_file: Path = DEFAULT_PROVIDERS_FILE
@@ -35,7 +42,20 @@ class Settings(BaseSettings):
     # Authenticated API keys are cached this long; a revoked key stops working within it.
     auth_cache_ttl_s: float = Field(30.0, ge=0)
     http_max_connections: int = Field(256, ge=1)
+    # Payments in flight in this process above which new ones are refused at once with 503.
+    max_inflight_payments: int = Field(256, ge=1)
+    # Payments left `processing` are settled from the providers' records this often.
+    reconcile_interval_s: float = Field(5.0, gt=0)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    retry_budget: RetryBudgetConfig = Field(default_factory=RetryBudgetConfig)
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+    concurrency: AIMDConfig = Field(default_factory=AIMDConfig)
+    error_map_file: Path | None = None  # provider codes -> outcome; the packaged map when unset
     log_level: str = "INFO"
+
+    def resilience_policy(self) -> ResiliencePolicy:
+        return ResiliencePolicy(breaker=self.breaker, budget=self.retry_budget, backoff=self.backoff,
+                                concurrency=self.concurrency)
 
     @cached_property
     def providers(self) -> "ProviderTable":

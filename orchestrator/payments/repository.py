@@ -56,6 +56,12 @@ class PaymentRepository:
             .order_by(Payment.created_at).limit(limit))
         return list(rows)
 
+    async def pending_refunds_older_than(self, cutoff: datetime, limit: int = 100) -> list[Refund]:
+        rows = await self.session.scalars(
+            select(Refund).where(Refund.status == "pending", Refund.created_at < cutoff)
+            .order_by(Refund.created_at).limit(limit))
+        return list(rows)
+
     async def reserve_refund(self, payment_id: str, amount: int) -> bool:
         """Atomically add `amount` to what is refunded, only if it stays within the charge."""
         result = await self.session.execute(

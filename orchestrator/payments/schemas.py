@@ -49,10 +49,16 @@ class Attempt(BaseModel):
     decision: str | None
 
 
+class Skip(BaseModel):
+    provider: str
+    reason: str  # breaker_open | concurrency_limit
+
+
 class Route(BaseModel):
     reason: str
     overrides: list[str]
     candidates: list[str]
+    skipped: list[Skip] = []
 
 
 class PaymentOut(BaseModel):
@@ -129,7 +135,7 @@ def payment_to_dict(payment: Payment, attempts: list[PaymentAttempt]) -> dict[st
         "description": payment.description,
         "metadata": payment.metadata_ or {},
         "route": {"reason": route.get("reason", "priority"), "overrides": route.get("overrides", []),
-                  "candidates": route.get("candidates", [])},
+                  "candidates": route.get("candidates", []), "skipped": route.get("skipped", [])},
         "attempts": [attempt_to_dict(a) for a in sorted(attempts, key=lambda a: a.number)],
         "failure": failure,
         "created_at": isoformat_z(payment.created_at),

@@ -4,7 +4,9 @@ Each attempt is committed as `pending` before its provider is called and its out
 after, so after a crash every charge that may exist is named by an attempt row with the idempotency
 key the provider saw. Money safety rules of the loop:
 - succeeded or hard decline: stop;
-- transient, soft decline or configuration error (nothing was charged): the next candidate;
+- transient (nothing was charged): the same provider again after a jittered backoff, while its retry
+  budget, its breaker and the deadline allow; then the next candidate;
+- soft decline or configuration error (nothing was charged): the next candidate;
 - ambiguous (a charge may exist): only the same provider, by replaying the same idempotency key,
   until it answers definitively; unresolved at the deadline, the payment stays `processing` and the
   reconciler settles it later. It is never charged elsewhere meanwhile.
@@ -15,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import flag_modified
 
 from orchestrator.config import ProviderTable, Settings
 from orchestrator.kit.clock import utcnow
@@ -32,6 +35,7 @@ from orchestrator.payments.models import IdempotencyRecord, Payment, PaymentAtte
 from orchestrator.payments.repository import IdempotencyRepository, PaymentRepository
 from orchestrator.payments.schemas import PaymentCreate, payment_to_dict
 from orchestrator.providers.base import ChargeRequest, ChargeResult, Outcome, ProviderAdapter, Timeouts
+from orchestrator.resilience.guards import FAULT, IGNORED, OK, Guards, ProviderGuard
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,15 @@ def charge_request_for(payment: Payment, idempotency_key: str) -> ChargeRequest:
     )
 
 
+_BREAKER_VERDICT = {
+    Outcome.SUCCEEDED: OK,
+    Outcome.HARD_DECLINE: IGNORED,
+    Outcome.SOFT_DECLINE: IGNORED,
+    Outcome.CONFIG_ERROR: IGNORED,
+    Outcome.TRANSIENT: FAULT,
+    Outcome.AMBIGUOUS: FAULT,
+}
+
 _ATTEMPT_OUTCOME = {
     Outcome.SUCCEEDED: ("succeeded", None),
     Outcome.HARD_DECLINE: ("declined", "hard_decline"),
@@ -95,11 +108,13 @@ class PaymentService:
         adapters: Mapping[str, ProviderAdapter],
         providers: ProviderTable,
         settings: Settings,
+        guards: Guards | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.adapters = adapters
         self.providers = providers
         self.settings = settings
+        self.guards = guards or Guards(settings.resilience_policy())
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -129,6 +144,16 @@ class PaymentService:
         """Compliant providers for the payment's region and currency, in the provider file's order."""
         return [p.name for p in self.providers.compliant(payment.region, payment.currency)]
 
+    def _admit_next(self, payment: Payment, candidates: Iterator[str]) -> tuple[str, ProviderGuard] | None:
+        """The next candidate whose breaker and concurrency limit let a call through; skips are noted."""
+        for provider in candidates:
+            guard = self.guards.get(provider, payment.region)
+            refused = guard.admit()
+            if refused is None:
+                return provider, guard
+            payment.route.setdefault("skipped", []).append({"provider": provider, "reason": refused})
+        return None
+
     async def create(
         self, merchant_id: str, body: PaymentCreate, region: str, idem: IdempotencyRequest | None
     ) -> PaymentResult:
@@ -142,31 +167,45 @@ class PaymentService:
         )
         candidates = self.route(payment)
         payment.route = {"reason": "priority", "overrides": [], "candidates": candidates}
+        remaining = iter(candidates)
+        admitted = self._admit_next(payment, remaining) if candidates else None
         first: PaymentAttempt | None = None
-        if candidates:
-            first = self._new_attempt(payment, candidates[0], 1, "charge", attempt_key(payment.id, 1))
+        if admitted is not None:
+            provider, guard = admitted
+            first = self._new_attempt(payment, provider, 1, "charge", attempt_key(payment.id, 1), guard)
+        elif candidates:
+            self._fail(payment, "provider_unavailable", "Every compliant provider is unavailable right now "
+                       "(circuit open or at its concurrency limit); nothing was charged.", False)
         else:
             self._fail(payment, "no_route", f"No provider takes {payment.currency} in {payment.region}.", False)
 
-        async with self.sessionmaker() as session:
-            if idem is not None:
-                session.add(IdempotencyRecord(
-                    id=new_id("idk"), merchant_id=merchant_id, key=idem.key, request_hash=idem.request_hash,
-                    resource_type="payment", resource_id=payment.id, completed=first is None, created_at=now))
-            session.add(payment)
-            if first is not None:
-                session.add(first)
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                if idem is None:
-                    raise
-                return await self._replay(merchant_id, idem)
+        try:
+            async with self.sessionmaker() as session:
+                if idem is not None:
+                    session.add(IdempotencyRecord(
+                        id=new_id("idk"), merchant_id=merchant_id, key=idem.key, request_hash=idem.request_hash,
+                        resource_type="payment", resource_id=payment.id, completed=first is None,
+                        created_at=now))
+                session.add(payment)
+                if first is not None:
+                    session.add(first)
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    await session.rollback()
+                    if idem is None:
+                        raise
+                    if admitted is not None:
+                        admitted[1].cancel()
+                    return await self._replay(merchant_id, idem)
+        except BaseException:
+            if admitted is not None and first is not None and first.outcome == "pending":
+                admitted[1].cancel()
+            raise
 
-        attempts = [first] if first is not None else []
-        if first is not None:
-            attempts = await self._run_attempts(payment, candidates, first, idem)
+        attempts: list[PaymentAttempt] = []
+        if admitted is not None and first is not None:
+            attempts = await self._run_attempts(payment, remaining, first, admitted[1], idem)
         return PaymentResult(payment_to_dict(payment, attempts), replayed=False)
 
     async def _replay(self, merchant_id: str, idem: IdempotencyRequest) -> PaymentResult:
@@ -177,10 +216,12 @@ class PaymentService:
 
     # ---- the attempt loop ----------------------------------------------------------------------
 
-    def _new_attempt(self, payment: Payment, provider: str, number: int, kind: str, key: str) -> PaymentAttempt:
+    def _new_attempt(self, payment: Payment, provider: str, number: int, kind: str, key: str,
+                     guard: ProviderGuard | None) -> PaymentAttempt:
         return PaymentAttempt(
             id=new_id("att"), payment_id=payment.id, number=number, provider=provider, region=payment.region,
-            idempotency_key=key, kind=kind, outcome="pending", started_at=utcnow())
+            idempotency_key=key, kind=kind, outcome="pending", started_at=utcnow(),
+            breaker_state=guard.breaker.state.value if guard is not None else None)
 
     @staticmethod
     def _fail(payment: Payment, code: str, message: str, decline: bool) -> None:
@@ -194,38 +235,43 @@ class PaymentService:
                         read_s=min(self.settings.provider_read_timeout_s, remaining_s))
 
     async def _call(self, payment: Payment, attempt: PaymentAttempt, remaining_s: float) -> tuple[ChargeResult, float]:
-        adapter = self.adapters[self.providers.get(attempt.provider).adapter]
-        endpoint = self.providers.get(attempt.provider).endpoint(attempt.region)
+        config = self.providers.get(attempt.provider)
+        adapter = self.adapters[config.adapter]
+        endpoint = config.endpoint(attempt.region)
         request = charge_request_for(payment, attempt.idempotency_key)
         started = time.perf_counter()
         if attempt.kind == "replay":
             result = await adapter.replay_charge(endpoint, request, timeout=self._timeouts(remaining_s))
         else:
             result = await adapter.charge(endpoint, request, timeout=self._timeouts(remaining_s))
-        return result, (time.perf_counter() - started) * 1000.0
+        return result, time.perf_counter() - started
 
     async def _run_attempts(
-        self, payment: Payment, candidates: list[str], attempt: PaymentAttempt, idem: IdempotencyRequest | None
+        self, payment: Payment, remaining_candidates: Iterator[str], attempt: PaymentAttempt,
+        guard: ProviderGuard | None, idem: IdempotencyRequest | None,
     ) -> list[PaymentAttempt]:
+        """Make `attempt` (already written as pending, its permits held) and whatever must follow it."""
         remaining_total = (payment.deadline_at - utcnow()).total_seconds()
         deadline = time.monotonic() + remaining_total
         attempts = [attempt]
-        next_candidates = iter(candidates[1:])
+        tries_here = 1  # attempts at the current provider, replays excluded
         replays = 0
         while True:
-            result, latency_ms = await self._call(payment, attempt, deadline - time.monotonic())
-            attempt.outcome, attempt.error_class = _ATTEMPT_OUTCOME[result.outcome]
-            attempt.http_status = result.http_status
-            attempt.code = (result.code or None) and result.code[:64]
-            attempt.message = (result.message or None) and result.message[:500]
-            attempt.provider_reference = result.provider_reference
-            attempt.latency_ms = latency_ms
-            attempt.finished_at = utcnow()
+            try:
+                result, duration_s = await self._call(payment, attempt, deadline - time.monotonic())
+            except BaseException:
+                if guard is not None:
+                    guard.cancel()
+                raise
+            if guard is not None:  # replays hold no permits and teach the breaker nothing
+                guard.record(_BREAKER_VERDICT[result.outcome], duration_s)
+            self._note_result(attempt, result, duration_s)
             outcome = result.outcome
             if attempt.kind == "replay" and outcome is Outcome.TRANSIENT:
                 # The replay itself was turned away; the first request's fate is still unknown.
                 outcome = Outcome.AMBIGUOUS
             follow_up: PaymentAttempt | None = None
+            next_guard: ProviderGuard | None = None
             remaining = deadline - time.monotonic()
 
             if outcome is Outcome.SUCCEEDED:
@@ -245,35 +291,81 @@ class PaymentService:
                     if attempt.kind == "replay" and remaining > pause + MIN_ATTEMPT_S:
                         await asyncio.sleep(pause)
                     follow_up = self._new_attempt(payment, attempt.provider, attempt.number + 1, "replay",
-                                                  attempt.idempotency_key)
+                                                  attempt.idempotency_key, None)
                 else:
                     attempt.decision = "unresolved:processing"
                     payment.provider = attempt.provider  # the only place a charge may exist
             else:  # transient, soft decline, configuration error: certainly nothing charged here
-                provider = next(next_candidates, None)
-                if provider is not None and remaining > MIN_ATTEMPT_S:
-                    attempt.decision = f"failover:{attempt.error_class}"
-                    follow_up = self._new_attempt(payment, provider, attempt.number + 1, "charge",
-                                                  attempt_key(payment.id, attempt.number + 1))
+                retry = self._retry_same_provider(outcome, result, guard, tries_here, remaining)
+                if retry is not None:
+                    wait_s, next_guard = retry
+                    attempt.decision = f"retry:{attempt.error_class}"
+                    await asyncio.sleep(wait_s)
+                    tries_here += 1
+                    follow_up = self._new_attempt(payment, attempt.provider, attempt.number + 1, "charge",
+                                                  attempt_key(payment.id, attempt.number + 1), next_guard)
                 else:
-                    attempt.decision = f"stop:{attempt.error_class}"
-                    if outcome is Outcome.SOFT_DECLINE:
-                        self._fail(payment, "processing_error",
-                                   result.message or "The card could not be processed.", True)
-                    elif provider is not None:
-                        self._fail(payment, "deadline_exceeded", "The payment's deadline passed before a provider "
-                                   "could take it; nothing was charged.", False)
+                    admitted = self._admit_next(payment, remaining_candidates) if remaining > MIN_ATTEMPT_S \
+                        else None
+                    if admitted is not None:
+                        provider, next_guard = admitted
+                        tries_here = 1
+                        attempt.decision = f"failover:{attempt.error_class}"
+                        follow_up = self._new_attempt(payment, provider, attempt.number + 1, "charge",
+                                                      attempt_key(payment.id, attempt.number + 1), next_guard)
                     else:
-                        self._fail(payment, "provider_unavailable",
-                                   f"No provider could take the payment (last: {attempt.provider}, "
-                                   f"{attempt.error_class}); nothing was charged.", False)
+                        attempt.decision = f"stop:{attempt.error_class}"
+                        self._fail_after(payment, attempt, result, outcome, remaining)
 
             settled = follow_up is None
-            await self._save(payment, attempt, follow_up, idem if settled else None, settled)
+            try:
+                await self._save(payment, attempt, follow_up, idem if settled else None, settled)
+            except BaseException:
+                if next_guard is not None:
+                    next_guard.cancel()
+                raise
             if settled:
                 return attempts
             attempts.append(follow_up)
-            attempt = follow_up
+            attempt, guard = follow_up, next_guard
+
+    def _retry_same_provider(self, outcome: Outcome, result: ChargeResult, guard: ProviderGuard | None,
+                             tries_here: int, remaining_s: float) -> tuple[float, ProviderGuard] | None:
+        """(wait, guard with permits taken) when a transient failure may be retried at the same provider."""
+        if outcome is not Outcome.TRANSIENT or guard is None:
+            return None
+        wait_s = self.guards.backoff.next_wait(tries_here, remaining_deadline_s=remaining_s,
+                                               retry_after_s=result.retry_after_s)
+        if wait_s is None or not guard.budget.try_spend_retry("transient"):
+            return None
+        if guard.admit() is not None:
+            return None
+        return wait_s, guard
+
+    def _fail_after(self, payment: Payment, attempt: PaymentAttempt, result: ChargeResult, outcome: Outcome,
+                    remaining_s: float) -> None:
+        skipped = payment.route.get("skipped", [])
+        if outcome is Outcome.SOFT_DECLINE:
+            self._fail(payment, "processing_error", result.message or "The card could not be processed.", True)
+        elif remaining_s <= MIN_ATTEMPT_S:
+            self._fail(payment, "deadline_exceeded", "The payment's deadline passed before a provider could take "
+                       "it; nothing was charged.", False)
+        else:
+            unavailable = ", ".join(f"{s['provider']} ({s['reason']})" for s in skipped)
+            self._fail(payment, "provider_unavailable",
+                       f"No provider could take the payment (last: {attempt.provider}, {attempt.error_class}"
+                       + (f"; unavailable: {unavailable}" if unavailable else "") + "); nothing was charged.",
+                       False)
+
+    @staticmethod
+    def _note_result(attempt: PaymentAttempt, result: ChargeResult, duration_s: float) -> None:
+        attempt.outcome, attempt.error_class = _ATTEMPT_OUTCOME[result.outcome]
+        attempt.http_status = result.http_status
+        attempt.code = result.code[:64] if result.code else None
+        attempt.message = result.message[:500] if result.message else None
+        attempt.provider_reference = result.provider_reference
+        attempt.latency_ms = duration_s * 1000.0
+        attempt.finished_at = utcnow()
 
     async def _save(self, payment: Payment, finished: PaymentAttempt, started: PaymentAttempt | None,
                     idem: IdempotencyRequest | None, settled: bool) -> None:
@@ -291,6 +383,7 @@ class PaymentService:
                 session.add(started)
             if settled:
                 payment.updated_at = utcnow()
+                flag_modified(payment, "route")  # skips may have been added to it in place
                 session.add(payment)
                 if idem is not None:
                     await IdempotencyRepository(session).mark_completed(payment.merchant_id, idem.key)

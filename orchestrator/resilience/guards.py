@@ -1,0 +1,106 @@
+"""One breaker, retry budget and concurrency limit per provider and region, made on first use.
+
+Pure: plain values in and out, an injectable clock and random source, no I/O. The attempt loop asks
+`admit` before a call and reports the call's result with `record`; replays that resolve an ambiguous
+charge bypass both (resolving a possible charge is never refused) and count for nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from orchestrator.resilience.backoff import Backoff, BackoffConfig
+from orchestrator.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker
+from orchestrator.resilience.budget import RetryBudget, RetryBudgetConfig
+from orchestrator.resilience.concurrency import AIMDConfig, AIMDLimiter
+
+TransitionListener = Callable[[str, str, BreakerState, BreakerState, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ResiliencePolicy:
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    budget: RetryBudgetConfig = field(default_factory=RetryBudgetConfig)
+    backoff: BackoffConfig = field(default_factory=BackoffConfig)
+    concurrency: AIMDConfig = field(default_factory=AIMDConfig)
+
+
+# What a call's outcome means to the breaker: provider faults fail, declines and our own
+# configuration errors are ignored (the provider did its job), successes succeed.
+FAULT = "fault"
+OK = "ok"
+IGNORED = "ignored"
+
+
+class ProviderGuard:
+    __slots__ = ("provider", "region", "breaker", "budget", "limiter")
+
+    def __init__(self, provider: str, region: str, breaker: CircuitBreaker, budget: RetryBudget,
+                 limiter: AIMDLimiter) -> None:
+        self.provider = provider
+        self.region = region
+        self.breaker = breaker
+        self.budget = budget
+        self.limiter = limiter
+
+    def admit(self) -> str | None:
+        """Take a permit for one call; None when admitted, else why not ("breaker_open", "concurrency_limit")."""
+        if not self.breaker.try_acquire():
+            return "breaker_open"
+        if not self.limiter.try_acquire():
+            self.breaker.on_ignored()  # give a half-open probe permit back
+            return "concurrency_limit"
+        self.budget.record_call()
+        return None
+
+    def record(self, verdict: str, duration_s: float) -> None:
+        """Report the result of an admitted call, releasing its permits."""
+        self.limiter.release(duration_s, dropped=verdict == FAULT)
+        if verdict == FAULT:
+            self.breaker.on_failure(duration_s)
+        elif verdict == OK:
+            self.breaker.on_success(duration_s)
+            self.budget.record_success()
+        else:
+            self.breaker.on_ignored()
+
+    def cancel(self) -> None:
+        """Release an admitted call's permits without a result (it was never made)."""
+        self.limiter.release(None)
+        self.breaker.on_ignored()
+
+
+class Guards:
+    def __init__(self, policy: ResiliencePolicy | None = None, *, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None, on_transition: TransitionListener | None = None) -> None:
+        self.policy = policy or ResiliencePolicy()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._on_transition = on_transition
+        self._guards: dict[tuple[str, str], ProviderGuard] = {}
+        self.backoff = Backoff(self.policy.backoff, rng=self._rng)
+
+    def get(self, provider: str, region: str) -> ProviderGuard:
+        guard = self._guards.get((provider, region))
+        if guard is None:
+            listener = None
+            if self._on_transition is not None:
+                notify = self._on_transition
+
+                def listener(old: BreakerState, new: BreakerState, reason: str) -> None:
+                    notify(provider, region, old, new, reason)
+
+            breaker = CircuitBreaker(self.policy.breaker, clock=self._clock, rng=self._rng, on_transition=listener)
+            guard = ProviderGuard(provider, region, breaker, RetryBudget(self.policy.budget, clock=self._clock),
+                                  AIMDLimiter(self.policy.concurrency))
+            self._guards[(provider, region)] = guard
+        return guard
+
+    def all(self) -> list[ProviderGuard]:
+        return list(self._guards.values())
+
+    def breaker_states(self) -> dict[tuple[str, str], str]:
+        return {key: guard.breaker.state.value for key, guard in self._guards.items()}
