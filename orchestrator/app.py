@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from orchestrator.config import Settings
+from orchestrator.admin.endpoints import router as admin_router
+from orchestrator.health.leader import LeaderLease
+from orchestrator.health.poller import HealthPoller
 from orchestrator.health.reconciler import Reconciler
+from orchestrator.overrides.service import OverrideService
+from orchestrator.routing.service import RoutingService
+from orchestrator.routing.state import RoutingState
 from orchestrator.health.scheduler import build_scheduler
 from orchestrator.kit.shedding import LoadSheddingMiddleware
 from orchestrator.resilience.classification import load_error_map
@@ -52,10 +58,24 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
             app.state.engine = engine
             app.state.sessionmaker = sessionmaker
             app.state.merchant_auth = MerchantAuthenticator(sessionmaker, settings.auth_cache_ttl_s)
-            app.state.payments = PaymentService(sessionmaker, adapters, providers, settings, guards)
+            routing_state = RoutingState(sessionmaker, providers, settings.database_url,
+                                         poll_interval_s=settings.routing_refresh_interval_s)
+            await routing_state.start()
+            app.state.routing_state = routing_state
+            app.state.routing = RoutingService(routing_state, guards, providers, settings.routing)
+            app.state.overrides = OverrideService(providers)
+            app.state.payments = PaymentService(sessionmaker, adapters, providers, settings, guards, app.state.routing)
             app.state.refunds = RefundService(sessionmaker, adapters, providers, settings)
             app.state.reconciler = Reconciler(sessionmaker, adapters, providers, settings)
-            scheduler = build_scheduler(app.state.reconciler, reconcile_interval_s=settings.reconcile_interval_s)
+            app.state.lease = LeaderLease(settings.database_url)
+            app.state.poller = HealthPoller(
+                sessionmaker, adapters, providers, app.state.lease,
+                observation_window_s=settings.observation_window_s,
+                unhealthy_error_rate=settings.routing.unhealthy_error_rate,
+                status_timeout_s=settings.status_timeout_s, on_change=routing_state.notify)
+            scheduler = build_scheduler(app.state.reconciler, app.state.poller,
+                                        reconcile_interval_s=settings.reconcile_interval_s,
+                                        status_poll_interval_s=settings.status_poll_interval_s)
             if run_scheduler:
                 scheduler.start()
             try:
@@ -63,6 +83,8 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
             finally:
                 if scheduler.running:
                     scheduler.shutdown(wait=False)
+                await routing_state.stop()
+                await app.state.lease.release()
                 await engine.dispose()
 
     app = FastAPI(
@@ -75,6 +97,7 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
     install_error_handlers(app)
     app.add_middleware(LoadSheddingMiddleware, gate=InflightGate(settings.max_inflight_payments))
     app.include_router(payments_router)
+    app.include_router(admin_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:

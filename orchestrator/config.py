@@ -18,6 +18,7 @@ from orchestrator.resilience.breaker import BreakerConfig
 from orchestrator.resilience.budget import RetryBudgetConfig
 from orchestrator.resilience.concurrency import AIMDConfig
 from orchestrator.resilience.guards import ResiliencePolicy
+from orchestrator.routing.scoring import RoutingWeights
 
 Region = Literal["EU", "US", "APAC"]
 REGIONS: tuple[Region, ...] = ("EU", "US", "APAC")
@@ -51,6 +52,13 @@ class Settings(BaseSettings):
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     concurrency: AIMDConfig = Field(default_factory=AIMDConfig)
     error_map_file: Path | None = None  # provider codes -> outcome; the packaged map when unset
+    # Health: the leader polls status pages and folds our traffic into the routing table this often.
+    status_poll_interval_s: float = Field(5.0, gt=0)
+    status_timeout_s: float = Field(2.0, gt=0)
+    observation_window_s: float = Field(60.0, gt=0)
+    # Every replica re-reads the routing version at least this often (Postgres also pushes changes).
+    routing_refresh_interval_s: float = Field(0.5, gt=0)
+    routing: RoutingWeights = Field(default_factory=RoutingWeights)
     log_level: str = "INFO"
 
     def resilience_policy(self) -> ResiliencePolicy:

@@ -11,6 +11,7 @@ from tests.fixtures.processes import orchestrator_env, run_cli, start_server
 # Provider read timeout for e2e servers; the sandboxes hold "timed out" responses longer than this.
 E2E_READ_TIMEOUT_S = "1.5"
 SANDBOX_TIMEOUT_HOLD_S = 6.0
+ADMIN_TOKEN = "adm_test_bootstrap_token"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,7 +45,11 @@ def database_url():
 
 @pytest.fixture(scope="session")
 def server(database_url, sandboxes, tmp_path_factory):
-    env = orchestrator_env(database_url, sandboxes.urls, ORCH_PROVIDER_READ_TIMEOUT_S=E2E_READ_TIMEOUT_S)
+    # Strict cost order (no random spread): these tests are about the payment path, and they place
+    # faults at the provider that must be tried first. Routing's draw has its own tests.
+    env = orchestrator_env(database_url, sandboxes.urls, ORCH_PROVIDER_READ_TIMEOUT_S=E2E_READ_TIMEOUT_S,
+                           ORCH_ROUTING__FRESHNESS_SHARE="0", ORCH_ROUTING__TEMPERATURE="0.00001",
+                           ORCH_ADMIN_TOKEN=ADMIN_TOKEN)
     process = start_server(env, tmp_path_factory.mktemp("logs"))
     try:
         yield process
@@ -73,6 +78,13 @@ async def api(server, merchant):
 async def other_api(server, other_merchant):
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
                                  headers={"Authorization": f"Bearer {other_merchant['api_key']}"}) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin_api(server):
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
         yield client
 
 

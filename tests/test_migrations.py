@@ -14,7 +14,7 @@ from orchestrator.models import Base
 from tests.fixtures.database import fresh_postgres_database
 
 EXPECTED_TABLES = {"merchants", "admin_tokens", "payments", "payment_attempts", "refunds", "idempotency_records",
-                   "alembic_version"}
+                   "alembic_version", "routing_table", "routing_version", "overrides", "audit_log"}
 
 
 def schema_state(url: str) -> tuple[set[str], list]:

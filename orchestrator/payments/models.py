@@ -48,7 +48,7 @@ class PaymentAttempt(Base):
     """One call (or replay) at one provider. `idempotency_key` is what the provider saw."""
 
     __tablename__ = "payment_attempts"
-    __table_args__ = (UniqueConstraint("payment_id", "number"),)
+    __table_args__ = (UniqueConstraint("payment_id", "number"), Index("ix_payment_attempts_started_at", "started_at"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)

@@ -55,10 +55,12 @@ class Skip(BaseModel):
 
 
 class Route(BaseModel):
-    reason: str
-    overrides: list[str]
-    candidates: list[str]
-    skipped: list[Skip] = []
+    reason: str  # score | forced | only_option | no_route
+    overrides: list[str]  # ids of the overrides applied
+    candidates: list[str]  # in the order they were to be tried
+    scores: dict[str, float] = {}  # lower is better
+    excluded: dict[str, str] = {}  # provider -> why it was not a candidate
+    skipped: list[Skip] = []  # candidates passed over at call time (breaker open, concurrency limit)
 
 
 class PaymentOut(BaseModel):
@@ -134,8 +136,9 @@ def payment_to_dict(payment: Payment, attempts: list[PaymentAttempt]) -> dict[st
         "provider_reference": payment.provider_reference,
         "description": payment.description,
         "metadata": payment.metadata_ or {},
-        "route": {"reason": route.get("reason", "priority"), "overrides": route.get("overrides", []),
-                  "candidates": route.get("candidates", []), "skipped": route.get("skipped", [])},
+        "route": {"reason": route.get("reason", "score"), "overrides": route.get("overrides", []),
+                  "candidates": route.get("candidates", []), "scores": route.get("scores", {}),
+                  "excluded": route.get("excluded", {}), "skipped": route.get("skipped", [])},
         "attempts": [attempt_to_dict(a) for a in sorted(attempts, key=lambda a: a.number)],
         "failure": failure,
         "created_at": isoformat_z(payment.created_at),

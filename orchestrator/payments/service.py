@@ -36,6 +36,8 @@ from orchestrator.payments.repository import IdempotencyRepository, PaymentRepos
 from orchestrator.payments.schemas import PaymentCreate, payment_to_dict
 from orchestrator.providers.base import ChargeRequest, ChargeResult, Outcome, ProviderAdapter, Timeouts
 from orchestrator.resilience.guards import FAULT, IGNORED, OK, Guards, ProviderGuard
+from orchestrator.routing.scoring import PaymentFacts
+from orchestrator.routing.service import RoutingService
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +110,15 @@ class PaymentService:
         adapters: Mapping[str, ProviderAdapter],
         providers: ProviderTable,
         settings: Settings,
-        guards: Guards | None = None,
+        guards: Guards,
+        routing: RoutingService,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.adapters = adapters
         self.providers = providers
         self.settings = settings
-        self.guards = guards or Guards(settings.resilience_policy())
+        self.guards = guards
+        self.routing = routing
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -141,8 +145,17 @@ class PaymentService:
     # ---- creating ------------------------------------------------------------------------------
 
     def route(self, payment: Payment) -> list[str]:
-        """Compliant providers for the payment's region and currency, in the provider file's order."""
-        return [p.name for p in self.providers.compliant(payment.region, payment.currency)]
+        """Rank the candidates from the in-memory snapshot (no query); the reasons go on the payment."""
+        decision = self.routing.decide(PaymentFacts(
+            amount=payment.amount, currency=payment.currency, country=payment.country, region=payment.region,
+            merchant_id=payment.merchant_id))
+        candidates = [c.provider for c in decision.candidates]
+        payment.route = {
+            "reason": decision.reason, "overrides": list(decision.overrides_applied), "candidates": candidates,
+            "scores": {c.provider: round(c.score, 6) for c in decision.candidates},
+            "excluded": dict(decision.excluded),
+        }
+        return candidates
 
     def _admit_next(self, payment: Payment, candidates: Iterator[str]) -> tuple[str, ProviderGuard] | None:
         """The next candidate whose breaker and concurrency limit let a call through; skips are noted."""
@@ -166,7 +179,6 @@ class PaymentService:
             created_at=now, updated_at=now,
         )
         candidates = self.route(payment)
-        payment.route = {"reason": "priority", "overrides": [], "candidates": candidates}
         remaining = iter(candidates)
         admitted = self._admit_next(payment, remaining) if candidates else None
         first: PaymentAttempt | None = None
