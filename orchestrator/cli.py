@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -108,6 +109,34 @@ def sandbox_command(
             time.sleep(0.2)
     finally:
         gateways.stop()
+
+
+@app.command()
+def demo(
+    duration: float = typer.Option(60.0, help="Seconds of traffic, incident included."),
+    seed: int = typer.Option(7, help="Seed of the traffic and the sandboxes' fault draws."),
+    rate: float = typer.Option(40.0, help="Payments per second."),
+) -> None:
+    """Watch an outage being routed around live, on embedded defaults (SQLite, sandbox gateways)."""
+    from orchestrator.demo import run_demo
+
+    _configure_logging("WARNING")
+    raise typer.Exit(run_demo(duration_s=duration, seed=seed, rate=rate))
+
+
+@app.command()
+def gauntlet(
+    scenarios: list[Path] = typer.Argument(None, help="Scenario files; default: every bench/scenarios/*.yaml."),
+    routers: str = typer.Option("static,naive,orchestrator,oracle", help="Comma-separated routers to compare."),
+    out: Path = typer.Option(Path("bench/results"), help="Where the JSON results and the plots go."),
+    seed: int = typer.Option(1, help="Seed of the traffic and the fault draws."),
+) -> None:
+    """Replay seeded provider failures through several routers, side by side, and compare them."""
+    from orchestrator.gauntlet import run_gauntlet
+
+    _configure_logging("WARNING")
+    raise typer.Exit(run_gauntlet(scenarios or [], routers=[r.strip() for r in routers.split(",") if r.strip()],
+                                  out_dir=out, seed=seed))
 
 
 @db_app.command("upgrade")
