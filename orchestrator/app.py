@@ -106,12 +106,17 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
 
     @app.get("/readyz", tags=["operations"])
     async def readyz(request: Request):
-        """Ready to take payments: the database answers."""
+        """Ready to take payments: the database answers and the routing table is fresh."""
         try:
             async with request.app.state.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception:  # any database failure means not ready
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        return {"status": "ok", "database": "ok"}
+        routing = request.app.state.routing_state.freshness(
+            max_table_age_s=max(15.0, 3 * settings.status_poll_interval_s),
+            max_snapshot_age_s=max(5.0, 4 * settings.routing_refresh_interval_s))
+        if not routing["fresh"]:
+            return JSONResponse({"status": "unavailable", "database": "ok", "routing": routing}, 503)
+        return {"status": "ok", "database": "ok", "routing": routing}
 
     return app

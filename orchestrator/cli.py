@@ -55,7 +55,7 @@ def serve(
     sandbox_base_port: int = typer.Option(8101, help="With --sandbox: Stripe here, Adyen +1, Braintree +2."),
     no_migrate: bool = typer.Option(False, "--no-migrate", help="Do not run the migrations first."),
 ) -> None:
-    """Run the API (and, later, its scheduler)."""
+    """Run the API and its scheduler (health polling, reconciliation)."""
     import uvicorn
 
     settings = Settings()

@@ -47,7 +47,8 @@ async def routing_table(request: Request):
     currency) would get now."""
     state = request.app.state.routing_state
     return {"object": "list", "data": request.app.state.routing.table(), "has_more": False,
-            "version": state.snapshot.version}
+            "version": state.snapshot.version,
+            "poller": {"leader": request.app.state.lease.is_leader, "polls": request.app.state.poller.polls}}
 
 
 @router.get("/overrides")

@@ -69,6 +69,17 @@ class RoutingState:
         self.loaded_at = time.time()
         return True
 
+    def freshness(self, *, max_table_age_s: float, max_snapshot_age_s: float) -> dict:
+        """Whether this replica routes from current data: a recent reload and recent health rows."""
+        now = time.time()
+        table_updated = max((r.updated_at for r in self.snapshot.routes.values()), default=0.0)
+        table_age = now - table_updated if table_updated else None
+        snapshot_age = now - self.loaded_at
+        return {"fresh": table_age is not None and table_age <= max_table_age_s
+                and snapshot_age <= max_snapshot_age_s,
+                "table_age_s": None if table_age is None else round(table_age, 3),
+                "snapshot_age_s": round(snapshot_age, 3), "version": self.snapshot.version}
+
     def notify(self) -> None:
         """A change made by this process: apply it without waiting for the poll."""
         self._changed.set()
