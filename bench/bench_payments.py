@@ -153,6 +153,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--async-commit", action="store_true",
+                        help="diagnostic only: the scratch database commits without waiting for the disk, to "
+                             "show how much of the added latency is the write-ahead fsync")
     args = parser.parse_args()
 
     import os
@@ -169,6 +172,8 @@ def main() -> None:
             await connection.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    if args.async_commit:
+        asyncio.run(admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     database_url = base.rsplit("/", 1)[0] + "/" + name
     try:
         upgrade(database_url)
