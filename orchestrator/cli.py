@@ -28,8 +28,10 @@ app.add_typer(admin_token_app, name="admin-token")
 
 
 def _configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(stream=sys.stderr, level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """JSON lines on stderr, with trace and span ids inside a span; stdout is left to results."""
+    from orchestrator.observability.logging import configure_logging
+
+    configure_logging(level)
 
 
 def _print_json(value: dict) -> None:
@@ -78,7 +80,7 @@ def serve(
         from orchestrator.app import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=15)
+                    timeout_graceful_shutdown=15, log_config=None)  # uvicorn's records go to the JSON handler
     finally:
         if gateways is not None:
             gateways.stop()
@@ -148,11 +150,9 @@ def db_upgrade() -> None:
     logging.getLogger("orchestrator").info("database at head")
 
 
-@merchant_app.command("create")
-def merchant_create(name: str) -> None:
-    """Create a merchant; prints {"id", "api_key"} once (only a hash is stored)."""
+def _in_session(work) -> dict:
+    """Run `work(session)` in one committed transaction against the configured database."""
     from orchestrator.kit.db import create_engine, create_sessionmaker
-    from orchestrator.merchants.service import create_merchant
 
     settings = Settings()
     _configure_logging(settings.log_level)
@@ -161,35 +161,37 @@ def merchant_create(name: str) -> None:
         engine = create_engine(settings.database_url)
         try:
             async with create_sessionmaker(engine)() as session:
-                merchant, api_key = await create_merchant(session, name)
+                result = await work(session)
                 await session.commit()
-                return {"id": merchant.id, "api_key": api_key}
+                return result
         finally:
             await engine.dispose()
 
-    _print_json(asyncio.run(run()))
+    return asyncio.run(run())
+
+
+@merchant_app.command("create")
+def merchant_create(name: str) -> None:
+    """Create a merchant; prints {"id", "api_key"} once (only a hash is stored)."""
+    from orchestrator.merchants.service import create_merchant
+
+    async def work(session) -> dict:
+        merchant, api_key = await create_merchant(session, name)
+        return {"id": merchant.id, "api_key": api_key}
+
+    _print_json(_in_session(work))
 
 
 @admin_token_app.command("create")
 def admin_token_create(name: str) -> None:
     """Create an admin token; prints {"name", "token"} once (only a hash is stored)."""
     from orchestrator.admin.service import create_admin_token
-    from orchestrator.kit.db import create_engine, create_sessionmaker
 
-    settings = Settings()
-    _configure_logging(settings.log_level)
+    async def work(session) -> dict:
+        row, token = await create_admin_token(session, name)
+        return {"name": row.name, "token": token}
 
-    async def run() -> dict:
-        engine = create_engine(settings.database_url)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                row, token = await create_admin_token(session, name)
-                await session.commit()
-                return {"name": row.name, "token": token}
-        finally:
-            await engine.dispose()
-
-    _print_json(asyncio.run(run()))
+    _print_json(_in_session(work))
 
 
 def main(argv: Optional[list[str]] = None) -> None:  # pragma: no cover - console entry

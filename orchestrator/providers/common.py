@@ -8,7 +8,7 @@ import time
 from typing import Any, Mapping
 
 from orchestrator.providers.base import ChargeResult, ComponentStatus, Outcome, RefundResult
-from orchestrator.providers.transport import HttpResponse, TransportFailure
+from orchestrator.providers.transport import HttpRequest, HttpResponse, TransportFailure
 
 REGIONS: tuple[str, ...] = ("EU", "US", "APAC")
 
@@ -128,6 +128,11 @@ def parse_statuspage_summary(status: int, body: Any) -> dict[str, ComponentStatu
             continue
         result[name.upper()] = _COMPONENT_STATES.get((state or "").lower(), ComponentStatus.UNKNOWN)
     return result
+
+
+def build_status_request(status_url: str) -> HttpRequest:
+    """The status page is read the same way at every provider (Atlassian Statuspage v2 summary)."""
+    return HttpRequest(method="GET", url=status_url, headers={"Accept": "application/json"})
 
 
 def status_from_response(answer: HttpResponse | TransportFailure) -> dict[str, ComponentStatus]:

@@ -13,23 +13,21 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import httpx
 
 from orchestrator.providers import common
+from orchestrator.providers.composed import ComposedAdapter
 from orchestrator.providers.base import (
     ChargeRequest,
     ChargeResult,
-    ComponentStatus,
     Endpoint,
     LookupResult,
     LookupState,
     Outcome,
     RefundRequest,
     RefundResult,
-    Timeouts,
 )
 from orchestrator.providers.common import RequestBuildError, dig, text_or_none
-from orchestrator.providers.transport import HttpRequest, TransportFailure, send
+from orchestrator.providers.transport import HttpRequest
 from orchestrator.resilience.classification import ErrorMap, default_error_map
 
 NAME = "stripe"
@@ -107,9 +105,6 @@ def build_search_request(endpoint: Endpoint, payment_id: str) -> HttpRequest:
         params={"query": search_query(payment_id)},
     )
 
-
-def build_status_request(status_url: str) -> HttpRequest:
-    return HttpRequest(method="GET", url=status_url, headers={"Accept": "application/json"})
 
 
 # ------------------------------------------------------------------ answers
@@ -216,56 +211,17 @@ def parse_search_response(
     return LookupResult(state=LookupState.UNKNOWN if pending else LookupState.NOT_CHARGED)
 
 
-def parse_status_response(status: int, headers: Mapping[str, str], body: Any) -> dict[str, ComponentStatus]:
-    return common.parse_statuspage_summary(status, body)
-
 
 # ------------------------------------------------------------------ adapter
 
 
-class StripeAdapter:
+class StripeAdapter(ComposedAdapter):
     """`ProviderAdapter` for Stripe's PaymentIntents API."""
 
     name = NAME
-
-    def __init__(self, client: httpx.AsyncClient, error_map: ErrorMap | None = None) -> None:
-        self._client = client
-        self._error_map = error_map or default_error_map()
-
-    async def charge(self, endpoint: Endpoint, request: ChargeRequest, *, timeout: Timeouts) -> ChargeResult:
-        try:
-            http_request = build_charge_request(endpoint, request)
-        except RequestBuildError as exc:
-            return common.charge_build_error(exc)
-        answer = await send(self._client, http_request, timeout)
-        if isinstance(answer, TransportFailure):
-            return common.charge_failure(answer)
-        return parse_charge_response(answer.status, answer.headers, answer.body, self._error_map)
-
-    async def replay_charge(self, endpoint: Endpoint, request: ChargeRequest, *, timeout: Timeouts) -> ChargeResult:
-        # Same parameters, same key: Stripe returns the saved first response, or runs it if none is saved.
-        return await self.charge(endpoint, request, timeout=timeout)
-
-    async def refund(self, endpoint: Endpoint, request: RefundRequest, *, timeout: Timeouts) -> RefundResult:
-        try:
-            http_request = build_refund_request(endpoint, request)
-        except RequestBuildError as exc:
-            return common.refund_build_error(exc)
-        answer = await send(self._client, http_request, timeout)
-        if isinstance(answer, TransportFailure):
-            return common.refund_failure(answer)
-        return parse_refund_response(answer.status, answer.headers, answer.body, self._error_map)
-
-    async def find_charge(self, endpoint: Endpoint, payment_id: str, *, timeout: Timeouts) -> LookupResult:
-        try:
-            http_request = build_search_request(endpoint, payment_id)
-        except RequestBuildError:
-            return LookupResult(state=LookupState.UNKNOWN)
-        answer = await send(self._client, http_request, timeout)
-        if isinstance(answer, TransportFailure):
-            return LookupResult(state=LookupState.UNKNOWN)
-        return parse_search_response(answer.status, answer.headers, answer.body, self._error_map)
-
-    async def fetch_status(self, status_url: str, *, timeout: Timeouts) -> dict[str, ComponentStatus]:
-        answer = await send(self._client, build_status_request(status_url), timeout)
-        return common.status_from_response(answer)
+    build_charge = staticmethod(build_charge_request)
+    parse_charge = staticmethod(parse_charge_response)
+    build_refund = staticmethod(build_refund_request)
+    parse_refund = staticmethod(parse_refund_response)
+    build_search = staticmethod(build_search_request)
+    parse_search = staticmethod(parse_search_response)
