@@ -16,6 +16,7 @@ from datetime import timedelta
 from orchestrator.config import ProviderTable, Settings
 from orchestrator.kit.clock import utcnow
 from orchestrator.kit.ids import new_id
+from orchestrator.observability.telemetry import NOOP, Telemetry
 from orchestrator.payments.models import Payment, PaymentAttempt
 from orchestrator.payments.repository import PaymentRepository
 from orchestrator.payments.service import charge_request_for, unified_decline_code
@@ -28,7 +29,9 @@ GRACE = timedelta(seconds=2)
 
 
 class Reconciler:
-    def __init__(self, sessionmaker, adapters, providers: ProviderTable, settings: Settings) -> None:
+    def __init__(self, sessionmaker, adapters, providers: ProviderTable, settings: Settings, *,
+                 telemetry: Telemetry = NOOP) -> None:
+        self.telemetry = telemetry
         self.sessionmaker = sessionmaker
         self.adapters = adapters
         self.providers = providers
@@ -44,7 +47,10 @@ class Reconciler:
             refunds = await repo.pending_refunds_older_than(utcnow() - GRACE - timedelta(
                 seconds=self.settings.payment_deadline_s), limit)
         for payment in stuck:
-            counts[await self._settle_payment(payment)] += 1
+            with self.telemetry.reconcile_span(payment) as span:
+                result = await self._settle_payment(payment)
+                self.telemetry.reconciled(span, payment, result)
+            counts[result] += 1
         for refund in refunds:
             counts["refunds_settled"] += await self._settle_refund(refund)
         if stuck or refunds:
@@ -101,7 +107,9 @@ class Reconciler:
             current.updated_at = utcnow()
             session.add(attempt)
             await session.commit()
-        log.info("payment %s settled as %s at %s", payment.id, status, attempt.provider)
+        log.info("payment %s settled as %s at %s (%s)", payment.id, status, attempt.provider, attempt.decision,
+                 extra={"event": "reconciled", "payment_id": payment.id, "status": status,
+                        "provider": attempt.provider, "reason": attempt.decision})
         return status
 
     async def _settle_refund(self, refund) -> int:

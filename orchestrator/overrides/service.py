@@ -9,6 +9,7 @@ from orchestrator.kit.clock import utcnow
 from orchestrator.kit.errors import invalid, not_found
 from orchestrator.kit.ids import new_id
 from orchestrator.kit.money import is_iso4217
+from orchestrator.observability.telemetry import override_changed
 from orchestrator.overrides.models import AuditEntry, OverrideRow
 from orchestrator.overrides.repository import OverrideRepository
 from orchestrator.overrides.schemas import OverrideCreate, OverridePatch, Scope, override_to_dict
@@ -98,3 +99,4 @@ class OverrideService:
             id=new_id("aud"), actor=actor, action=action, target_id=target, at=utcnow(), before=before,
             after=after, reason=reason))
         await RoutingRepository(session).bump_version()
+        override_changed(action, target, actor, reason, before, after)

@@ -16,6 +16,7 @@ from orchestrator.config import ProviderTable, Settings
 from orchestrator.kit.clock import utcnow
 from orchestrator.kit.errors import invalid, not_found
 from orchestrator.kit.ids import new_id
+from orchestrator.observability.telemetry import NOOP, Telemetry
 from orchestrator.payments.idempotency import IdempotencyRequest, key_reused, wait_for_owner
 from orchestrator.payments.models import IdempotencyRecord, Refund
 from orchestrator.payments.repository import IdempotencyRepository, PaymentRepository
@@ -27,7 +28,9 @@ _RETRY_PAUSE_S = (0.05, 0.2, 0.5, 1.0)
 
 
 class RefundService:
-    def __init__(self, sessionmaker, adapters, providers: ProviderTable, settings: Settings) -> None:
+    def __init__(self, sessionmaker, adapters, providers: ProviderTable, settings: Settings, *,
+                 telemetry: Telemetry = NOOP) -> None:
+        self.telemetry = telemetry
         self.sessionmaker = sessionmaker
         self.adapters = adapters
         self.providers = providers
@@ -84,6 +87,7 @@ class RefundService:
             if idem is not None:
                 await IdempotencyRepository(session).mark_completed(merchant_id, idem.key)
             await session.commit()
+        self.telemetry.refund_finished(refund)
         return PaymentResult(refund_to_dict(refund), replayed=False)
 
     async def _execute(self, refund: Refund, provider_reference: str) -> None:
@@ -125,4 +129,5 @@ class RefundService:
             refund = await PaymentRepository(session).get_refund(record.resource_id)
         if refund is None:
             raise not_found("refund", record.resource_id)
+        self.telemetry.idempotent_replay("refund", refund.id)
         return PaymentResult(refund_to_dict(refund), replayed=True)

@@ -30,6 +30,7 @@ from orchestrator.config import ProviderTable, Settings
 from orchestrator.kit.clock import utcnow
 from orchestrator.kit.errors import not_found
 from orchestrator.kit.ids import new_id
+from orchestrator.observability.telemetry import NOOP, Telemetry
 from orchestrator.payments.idempotency import IdempotencyRequest, wait_for_owner
 from orchestrator.payments.models import IdempotencyRecord, Payment, PaymentAttempt
 from orchestrator.payments.repository import IdempotencyRepository, PaymentRepository
@@ -112,7 +113,10 @@ class PaymentService:
         settings: Settings,
         guards: Guards,
         routing: RoutingService,
+        *,
+        telemetry: Telemetry = NOOP,
     ) -> None:
+        self.telemetry = telemetry
         self.sessionmaker = sessionmaker
         self.adapters = adapters
         self.providers = providers
@@ -146,15 +150,17 @@ class PaymentService:
 
     def route(self, payment: Payment) -> list[str]:
         """Rank the candidates from the in-memory snapshot (no query); the reasons go on the payment."""
-        decision = self.routing.decide(PaymentFacts(
-            amount=payment.amount, currency=payment.currency, country=payment.country, region=payment.region,
-            merchant_id=payment.merchant_id))
-        candidates = [c.provider for c in decision.candidates]
-        payment.route = {
-            "reason": decision.reason, "overrides": list(decision.overrides_applied), "candidates": candidates,
-            "scores": {c.provider: round(c.score, 6) for c in decision.candidates},
-            "excluded": dict(decision.excluded),
-        }
+        with self.telemetry.route_span() as span:
+            decision = self.routing.decide(PaymentFacts(
+                amount=payment.amount, currency=payment.currency, country=payment.country, region=payment.region,
+                merchant_id=payment.merchant_id))
+            candidates = [c.provider for c in decision.candidates]
+            payment.route = {
+                "reason": decision.reason, "overrides": list(decision.overrides_applied), "candidates": candidates,
+                "scores": {c.provider: round(c.score, 6) for c in decision.candidates},
+                "excluded": dict(decision.excluded),
+            }
+            self.telemetry.routed(span, payment, decision)
         return candidates
 
     def _admit_next(self, payment: Payment, candidates: Iterator[str]) -> tuple[str, ProviderGuard] | None:
@@ -165,11 +171,13 @@ class PaymentService:
             if refused is None:
                 return provider, guard
             payment.route.setdefault("skipped", []).append({"provider": provider, "reason": refused})
+            self.telemetry.skipped(payment, provider, refused)
         return None
 
     async def create(
         self, merchant_id: str, body: PaymentCreate, region: str, idem: IdempotencyRequest | None
     ) -> PaymentResult:
+        started = time.perf_counter()
         now = utcnow()
         payment = Payment(
             id=new_id("pay"), merchant_id=merchant_id, amount=body.amount, currency=body.currency,
@@ -218,12 +226,14 @@ class PaymentService:
         attempts: list[PaymentAttempt] = []
         if admitted is not None and first is not None:
             attempts = await self._run_attempts(payment, remaining, first, admitted[1], idem)
+        self.telemetry.payment_finished(payment, len(attempts), time.perf_counter() - started)
         return PaymentResult(payment_to_dict(payment, attempts), replayed=False)
 
     async def _replay(self, merchant_id: str, idem: IdempotencyRequest) -> PaymentResult:
         stale_after = timedelta(seconds=self.settings.payment_deadline_s + 5)
         record = await wait_for_owner(self.sessionmaker, merchant_id, idem,
                                       wait_s=self.settings.idempotency_wait_s, stale_after=stale_after)
+        self.telemetry.idempotent_replay("payment", record.resource_id)
         return PaymentResult(await self.get(merchant_id, record.resource_id), replayed=True)
 
     # ---- the attempt loop ----------------------------------------------------------------------
@@ -269,15 +279,18 @@ class PaymentService:
         tries_here = 1  # attempts at the current provider, replays excluded
         replays = 0
         while True:
+            traced = self.telemetry.attempt_started(payment, attempt)
             try:
                 result, duration_s = await self._call(payment, attempt, deadline - time.monotonic())
-            except BaseException:
+            except BaseException as exc:
+                self.telemetry.attempt_aborted(traced, exc)
                 if guard is not None:
                     guard.cancel()
                 raise
             if guard is not None:  # replays hold no permits and teach the breaker nothing
                 guard.record(_BREAKER_VERDICT[result.outcome], duration_s)
             self._note_result(attempt, result, duration_s)
+            self.telemetry.attempt_called(traced)
             outcome = result.outcome
             if attempt.kind == "replay" and outcome is Outcome.TRANSIENT:
                 # The replay itself was turned away; the first request's fate is still unknown.
@@ -329,6 +342,7 @@ class PaymentService:
                         attempt.decision = f"stop:{attempt.error_class}"
                         self._fail_after(payment, attempt, result, outcome, remaining)
 
+            self.telemetry.attempt_finished(traced, payment, attempt, result.outcome, duration_s, follow_up)
             settled = follow_up is None
             try:
                 await self._save(payment, attempt, follow_up, idem if settled else None, settled)
