@@ -36,6 +36,7 @@ from orchestrator.payments.models import IdempotencyRecord, Payment, PaymentAtte
 from orchestrator.payments.repository import IdempotencyRepository, PaymentRepository
 from orchestrator.payments.schemas import PaymentCreate, payment_to_dict
 from orchestrator.providers.base import ChargeRequest, ChargeResult, Outcome, ProviderAdapter, Timeouts
+from orchestrator.resilience.breaker import BreakerState
 from orchestrator.resilience.guards import FAULT, IGNORED, OK, Guards, ProviderGuard
 from orchestrator.routing.scoring import PaymentFacts
 from orchestrator.routing.service import RoutingService
@@ -165,13 +166,23 @@ class PaymentService:
 
     def _admit_next(self, payment: Payment, candidates: Iterator[str]) -> tuple[str, ProviderGuard] | None:
         """The next candidate whose breaker and concurrency limit let a call through; skips are noted."""
+        open_breakers: list[tuple[str, ProviderGuard]] = []
+        refusals = 0
         for provider in candidates:
             guard = self.guards.get(provider, payment.region)
             refused = guard.admit()
             if refused is None:
                 return provider, guard
+            refusals += 1
             payment.route.setdefault("skipped", []).append({"provider": provider, "reason": refused})
             self.telemetry.skipped(payment, provider, refused)
+            if refused == "breaker_open":
+                open_breakers.append((provider, guard))
+        if open_breakers and len(open_breakers) == refusals:  # every candidate's circuit is open
+            for provider, guard in open_breakers:
+                if guard.admit_last_resort():
+                    payment.route["last_resort_probe"] = provider
+                    return provider, guard
         return None
 
     async def create(
@@ -288,7 +299,8 @@ class PaymentService:
                     guard.cancel()
                 raise
             if guard is not None:  # replays hold no permits and teach the breaker nothing
-                guard.record(_BREAKER_VERDICT[result.outcome], duration_s)
+                guard.record(_BREAKER_VERDICT[result.outcome], duration_s,
+                             last_resort=attempt.breaker_state == BreakerState.OPEN.value)
             self._note_result(attempt, result, duration_s)
             self.telemetry.attempt_called(traced)
             outcome = result.outcome

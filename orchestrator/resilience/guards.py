@@ -36,15 +36,20 @@ IGNORED = "ignored"
 
 
 class ProviderGuard:
-    __slots__ = ("provider", "region", "breaker", "budget", "limiter")
+    __slots__ = ("provider", "region", "breaker", "budget", "limiter", "_clock", "_probe_interval_s",
+                 "_last_probe_at")
 
     def __init__(self, provider: str, region: str, breaker: CircuitBreaker, budget: RetryBudget,
-                 limiter: AIMDLimiter) -> None:
+                 limiter: AIMDLimiter, *, clock: Callable[[], float] = time.monotonic,
+                 last_resort_probe_interval_s: float = 1.0) -> None:
         self.provider = provider
         self.region = region
         self.breaker = breaker
         self.budget = budget
         self.limiter = limiter
+        self._clock = clock
+        self._probe_interval_s = last_resort_probe_interval_s
+        self._last_probe_at = float("-inf")
 
     def admit(self) -> str | None:
         """Take a permit for one call; None when admitted, else why not ("breaker_open", "concurrency_limit")."""
@@ -56,9 +61,29 @@ class ProviderGuard:
         self.budget.record_call()
         return None
 
-    def record(self, verdict: str, duration_s: float) -> None:
-        """Report the result of an admitted call, releasing its permits."""
+    def admit_last_resort(self) -> bool:
+        """When no candidate at all admits a call, an open breaker still lets one probe through per
+        interval: the payment would fail anyway, and a success shows at once that the provider is back
+        (instead of failing payments fast until a lengthening open wait runs out). Operators' forced_open
+        is never probed."""
+        if self.breaker.state is not BreakerState.OPEN:
+            return False
+        now = self._clock()
+        if now - self._last_probe_at < self._probe_interval_s or not self.limiter.try_acquire():
+            return False
+        self._last_probe_at = now
+        self.budget.record_call()
+        return True
+
+    def record(self, verdict: str, duration_s: float, *, last_resort: bool = False) -> None:
+        """Report the result of an admitted call, releasing its permits. A last-resort probe that
+        succeeds closes the breaker."""
         self.limiter.release(duration_s, dropped=verdict == FAULT)
+        if last_resort:
+            if verdict == OK and self.breaker.state is BreakerState.OPEN:
+                self.breaker.reset()
+                self.budget.record_success()
+            return
         if verdict == FAULT:
             self.breaker.on_failure(duration_s)
         elif verdict == OK:
@@ -95,7 +120,7 @@ class Guards:
 
             breaker = CircuitBreaker(self.policy.breaker, clock=self._clock, rng=self._rng, on_transition=listener)
             guard = ProviderGuard(provider, region, breaker, RetryBudget(self.policy.budget, clock=self._clock),
-                                  AIMDLimiter(self.policy.concurrency))
+                                  AIMDLimiter(self.policy.concurrency), clock=self._clock)
             self._guards[(provider, region)] = guard
         return guard
 
