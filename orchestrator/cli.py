@@ -128,17 +128,33 @@ def demo(
 
 @app.command()
 def gauntlet(
-    scenarios: list[Path] = typer.Argument(None, help="Scenario files; default: every bench/scenarios/*.yaml."),
+    scenarios: list[Path] = typer.Argument(None, help="Scenario files; default: every bench/scenarios/*.yaml "
+                                                      "but the short ci-*.yaml."),
     routers: str = typer.Option("static,naive,orchestrator,oracle", help="Comma-separated routers to compare."),
     out: Path = typer.Option(Path("bench/results"), help="Where the JSON results and the plots go."),
     seed: int = typer.Option(1, help="Seed of the traffic and the fault draws."),
+    postgres: str = typer.Option("postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+                                 help="Database to connect to for CREATE DATABASE (the orchestrator router gets a "
+                                      "fresh one per scenario); 'none' for a SQLite file."),
+    parallel: bool = typer.Option(True, "--parallel/--sequential",
+                                  help="Run static, naive and oracle side by side (the orchestrator always alone)."),
+    orch_env: list[str] = typer.Option([], "--orch-env", metavar="ORCH_NAME=VALUE",
+                                       help="A setting for the orchestrator router's server (repeatable); "
+                                            "results record it."),
 ) -> None:
     """Replay seeded provider failures through several routers, side by side, and compare them."""
     from orchestrator.gauntlet import run_gauntlet
 
     _configure_logging("WARNING")
+    settings = {}
+    for item in orch_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("ORCH_"):
+            raise typer.BadParameter(f"expected ORCH_NAME=VALUE, got {item!r}", param_hint="--orch-env")
+        settings[name] = value
     raise typer.Exit(run_gauntlet(scenarios or [], routers=[r.strip() for r in routers.split(",") if r.strip()],
-                                  out_dir=out, seed=seed))
+                                  out_dir=out, seed=seed, postgres_url="" if postgres == "none" else postgres,
+                                  parallel=parallel, orchestrator_env=settings))
 
 
 @db_app.command("upgrade")

@@ -49,7 +49,10 @@ async def test_stripe_eu_fails_with_a_lying_status_page_and_traffic_moves_then_r
             during_us = await batch(client, 20, US)
             assert all(p["status"] == "succeeded" for p in during_eu)
             assert all(p["provider"] in ("adyen", "braintree") for p in during_eu)
-            assert all(not any(a["provider"] == "stripe" for a in p["attempts"]) for p in during_eu[-30:])
+            # Once its breaker has opened, Stripe EU sees only the half-open probes that test its recovery.
+            late_stripe = [a for p in during_eu[-30:] for a in p["attempts"] if a["provider"] == "stripe"]
+            assert all(a["breaker_state"] == "half_open" for a in late_stripe), late_stripe
+            assert len(late_stripe) <= 6
             assert share(during_us, "stripe") >= 0.8
 
             stack.clear_faults()
