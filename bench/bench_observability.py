@@ -29,20 +29,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.devstack import free_port, orchestrator_env, run_cli, start_server  # noqa: E402
+from orchestrator.devstack import (  # noqa: E402
+    DEFAULT_POSTGRES_URL, free_port, orchestrator_env, run_cli, scratch_postgres_database, start_server)
 from orchestrator.kit.migrate import upgrade  # noqa: E402
 from sandbox_gateways.runner import start_sandboxes  # noqa: E402
 
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+POSTGRES = DEFAULT_POSTGRES_URL
 BODY = {"amount": 1099, "currency": "EUR", "country": "DE", "payment_method": "pm_card_visa"}
 
 
@@ -140,18 +139,10 @@ def main() -> None:
     args = parser.parse_args()
 
     base = os.environ.get("ORCH_BENCH_POSTGRES_URL", POSTGRES)
-    name = f"orch_bench_{uuid.uuid4().hex[:8]}"
-    plain = base.replace("postgresql+asyncpg://", "postgresql://", 1)
 
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(plain)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    database_url = base.rsplit("/", 1)[0] + "/" + name
+    scratch = scratch_postgres_database(base, "orch_bench")
+    database_url = scratch.__enter__()
     receiver_port = free_port()
     receiver = subprocess.Popen([sys.executable, "-m", "tests.observability.otlp_receiver", "--port",
                                  str(receiver_port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -185,7 +176,7 @@ def main() -> None:
         if receiver.poll() is None:
             receiver.kill()
             receiver.wait()
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        scratch.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,16 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.devstack import orchestrator_env, run_cli, start_server  # noqa: E402
+from orchestrator.devstack import (  # noqa: E402
+    DEFAULT_POSTGRES_URL, postgres_admin, orchestrator_env, run_cli, scratch_postgres_database, start_server)
 from orchestrator.kit.migrate import upgrade  # noqa: E402
 from sandbox_gateways.runner import start_sandboxes  # noqa: E402
 
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+POSTGRES = DEFAULT_POSTGRES_URL
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -161,20 +161,13 @@ def main() -> None:
     import os
 
     base = os.environ.get("ORCH_BENCH_POSTGRES_URL", POSTGRES)
-    name = f"orch_bench_{uuid.uuid4().hex[:8]}"
-    plain = base.replace("postgresql+asyncpg://", "postgresql://", 1)
 
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(plain)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    scratch = scratch_postgres_database(base, "orch_bench")
+    database_url = scratch.__enter__()
     if args.async_commit:
-        asyncio.run(admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    database_url = base.rsplit("/", 1)[0] + "/" + name
+        name = database_url.rpartition("/")[2]
+        postgres_admin(base, f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     try:
         upgrade(database_url)
         with start_sandboxes(host="127.0.0.1", base_port=None, seed=0) as gateways, \
@@ -188,7 +181,7 @@ def main() -> None:
                 server.stop()
         print(summarise(result, args))
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        scratch.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,17 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import asyncio
-import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.devstack import orchestrator_env, start_server  # noqa: E402
+from orchestrator.devstack import DEFAULT_POSTGRES_URL, orchestrator_env, scratch_postgres_database, start_server  # noqa: E402,E501
 from orchestrator.kit.migrate import upgrade  # noqa: E402
 from sandbox_gateways.runner import start_sandboxes  # noqa: E402
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES = DEFAULT_POSTGRES_URL
 TOKEN = "adm_bench_propagation"
 
 
@@ -41,17 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=40)
     args = parser.parse_args()
-    name = f"orch_bench_{uuid.uuid4().hex[:8]}"
 
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(POSTGRES)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    scratch = scratch_postgres_database(POSTGRES, "orch_bench")
+    database_url = scratch.__enter__()
     try:
         upgrade(database_url)
         with start_sandboxes(host="127.0.0.1", base_port=None, seed=0) as gateways, \
@@ -83,7 +73,7 @@ def main() -> None:
               f"median {statistics.median(ms):.1f} ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, "
               f"max {ms[-1]:.1f} ms (target: within 1000 ms)")
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        scratch.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

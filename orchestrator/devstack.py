@@ -6,8 +6,12 @@ by its owner (`ServerProcess.stop`), with SIGTERM first.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import json
 import os
+import uuid
 import signal
 import socket
 import subprocess
@@ -15,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -91,3 +96,33 @@ def start_server(env: dict[str, str], log_dir: Path, *, extra_args: tuple[str, .
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"serve did not become ready:\n{server.log()}")
+
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_admin(admin_url: str, sql: str) -> None:
+    """Run one statement outside any transaction; in a thread of its own, so callers may have a loop."""
+    import asyncpg
+
+    async def execute() -> None:
+        connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://", 1),
+                                           timeout=5)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, execute()).result()
+
+
+@contextlib.contextmanager
+def scratch_postgres_database(admin_url: str = DEFAULT_POSTGRES_URL, prefix: str = "orch_scratch") -> Iterator[str]:
+    """An empty database beside the one `admin_url` names, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    postgres_admin(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin_url.rpartition('/')[0]}/{name}"
+    finally:
+        postgres_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
