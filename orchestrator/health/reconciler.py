@@ -18,9 +18,10 @@ from orchestrator.kit.clock import utcnow
 from orchestrator.kit.ids import new_id
 from orchestrator.observability.telemetry import NOOP, Telemetry
 from orchestrator.payments.models import Payment, PaymentAttempt
+from orchestrator.payments.refunds import apply_refund_result, refund_request_for
 from orchestrator.payments.repository import PaymentRepository
 from orchestrator.payments.service import charge_request_for, unified_decline_code
-from orchestrator.providers.base import LookupState, Outcome, RefundRequest, Timeouts
+from orchestrator.providers.base import LookupState, Outcome, Timeouts
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,7 @@ class Reconciler:
             payment = await session.get(Payment, refund.payment_id)
         config = self.providers.get(refund.provider)
         result = await self.adapters[config.adapter].refund(
-            config.endpoint(refund.region),
-            RefundRequest(refund_id=refund.id, payment_id=refund.payment_id,
-                          provider_reference=payment.provider_reference or "", idempotency_key=refund.idempotency_key,
-                          amount=refund.amount, currency=refund.currency),
+            config.endpoint(refund.region), refund_request_for(refund, payment.provider_reference or ""),
             timeout=self.timeouts)
         if result.outcome in (Outcome.TRANSIENT, Outcome.AMBIGUOUS):
             return 0
@@ -128,12 +126,8 @@ class Reconciler:
             refund = await PaymentRepository(session).get_refund(refund.id)
             if refund is None or refund.status != "pending":
                 return 0
-            if result.outcome is Outcome.SUCCEEDED:
-                refund.status, refund.provider_reference = "succeeded", result.provider_reference
-            else:
-                refund.status = "failed"
-                refund.failure_code = (result.code or "refund_refused")[:64]
-                refund.failure_message = (result.message or "The provider refused the refund.")[:500]
+            apply_refund_result(refund, result)
+            if refund.status == "failed":
                 await PaymentRepository(session).release_refund(refund.payment_id, refund.amount)
             refund.updated_at = utcnow()
             await session.commit()

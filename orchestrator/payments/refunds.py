@@ -21,10 +21,29 @@ from orchestrator.payments.idempotency import IdempotencyRequest, key_reused, wa
 from orchestrator.payments.models import IdempotencyRecord, Refund
 from orchestrator.payments.repository import IdempotencyRepository, PaymentRepository
 from orchestrator.payments.schemas import refund_to_dict
-from orchestrator.payments.service import MIN_ATTEMPT_S, PaymentResult
-from orchestrator.providers.base import Outcome, RefundRequest, Timeouts
+from orchestrator.payments.service import MIN_ATTEMPT_S, RETRY_PAUSES_S, PaymentResult
+from orchestrator.providers.base import Outcome, RefundRequest, RefundResult, Timeouts
 
-_RETRY_PAUSE_S = (0.05, 0.2, 0.5, 1.0)
+
+
+def refund_request_for(refund: Refund, provider_reference: str) -> RefundRequest:
+    """The same request every time for one refund, under its own id as idempotency key."""
+    return RefundRequest(refund_id=refund.id, payment_id=refund.payment_id, provider_reference=provider_reference,
+                         idempotency_key=refund.idempotency_key, amount=refund.amount, currency=refund.currency)
+
+
+def apply_refund_result(refund: Refund, result: RefundResult) -> bool:
+    """Record a definitive answer on the refund; False when it is transient or ambiguous (retry later)."""
+    if result.outcome is Outcome.SUCCEEDED:
+        refund.status = "succeeded"
+        refund.provider_reference = result.provider_reference
+        return True
+    if result.outcome in (Outcome.HARD_DECLINE, Outcome.SOFT_DECLINE, Outcome.CONFIG_ERROR):
+        refund.status = "failed"
+        refund.failure_code = (result.code or "refund_refused")[:64]
+        refund.failure_message = (result.message or "The provider refused the refund.")[:500]
+        return True
+    return False
 
 
 class RefundService:
@@ -94,9 +113,7 @@ class RefundService:
         config = self.providers.get(refund.provider)
         adapter = self.adapters[config.adapter]
         endpoint = config.endpoint(refund.region)
-        request = RefundRequest(refund_id=refund.id, payment_id=refund.payment_id,
-                                provider_reference=provider_reference, idempotency_key=refund.idempotency_key,
-                                amount=refund.amount, currency=refund.currency)
+        request = refund_request_for(refund, provider_reference)
         deadline = time.monotonic() + self.settings.payment_deadline_s
         tries = 0
         while True:
@@ -104,17 +121,10 @@ class RefundService:
             timeouts = Timeouts(connect_s=min(self.settings.provider_connect_timeout_s, remaining),
                                 read_s=min(self.settings.provider_read_timeout_s, remaining))
             result = await adapter.refund(endpoint, request, timeout=timeouts)
-            if result.outcome is Outcome.SUCCEEDED:
-                refund.status = "succeeded"
-                refund.provider_reference = result.provider_reference
-                return
-            if result.outcome in (Outcome.HARD_DECLINE, Outcome.SOFT_DECLINE, Outcome.CONFIG_ERROR):
-                refund.status = "failed"
-                refund.failure_code = (result.code or "refund_refused")[:64]
-                refund.failure_message = (result.message or "The provider refused the refund.")[:500]
+            if apply_refund_result(refund, result):
                 return
             # Transient or ambiguous: the same key again, at the same provider, while time allows.
-            pause = _RETRY_PAUSE_S[min(tries, len(_RETRY_PAUSE_S) - 1)]
+            pause = RETRY_PAUSES_S[min(tries, len(RETRY_PAUSES_S) - 1)]
             tries += 1
             if deadline - time.monotonic() < pause + MIN_ATTEMPT_S:
                 return  # stays pending; the provider's idempotency makes a later retry safe

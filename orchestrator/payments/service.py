@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 # Below this much time left, a new provider call is not started.
 MIN_ATTEMPT_S = 0.25
-_REPLAY_PAUSE_S = (0.05, 0.2, 0.5, 1.0)
+# Pauses between replays (or refund retries) under one key: short first, then up to a second.
+RETRY_PAUSES_S = (0.05, 0.2, 0.5, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +324,7 @@ class PaymentService:
             elif outcome is Outcome.AMBIGUOUS:
                 if remaining > MIN_ATTEMPT_S:
                     attempt.decision = "resolve:replay"
-                    pause = _REPLAY_PAUSE_S[min(replays, len(_REPLAY_PAUSE_S) - 1)]
+                    pause = RETRY_PAUSES_S[min(replays, len(RETRY_PAUSES_S) - 1)]
                     replays += 1
                     if attempt.kind == "replay" and remaining > pause + MIN_ATTEMPT_S:
                         await asyncio.sleep(pause)
