@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orchestrator.providers.base import Credentials, Endpoint
+from orchestrator.providers.base import Credentials, Endpoint, Timeouts
 from orchestrator.resilience.backoff import BackoffConfig
 from orchestrator.resilience.breaker import BreakerConfig
 from orchestrator.resilience.budget import RetryBudgetConfig
@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     routing_refresh_interval_s: float = Field(0.5, gt=0)
     routing: RoutingWeights = Field(default_factory=RoutingWeights)
     log_level: str = "INFO"
+
+    def provider_timeouts(self, remaining_s: float = float("inf")) -> Timeouts:
+        """Per-call limits to a provider, never beyond what is left of the caller's deadline."""
+        return Timeouts(connect_s=min(self.provider_connect_timeout_s, remaining_s),
+                        read_s=min(self.provider_read_timeout_s, remaining_s))
 
     def resilience_policy(self) -> ResiliencePolicy:
         return ResiliencePolicy(breaker=self.breaker, budget=self.retry_budget, backoff=self.backoff,

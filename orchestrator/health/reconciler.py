@@ -21,7 +21,7 @@ from orchestrator.payments.models import Payment, PaymentAttempt
 from orchestrator.payments.refunds import apply_refund_result, refund_request_for
 from orchestrator.payments.repository import PaymentRepository
 from orchestrator.payments.service import charge_request_for, unified_decline_code
-from orchestrator.providers.base import LookupState, Outcome, Timeouts
+from orchestrator.providers.base import LookupState, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,7 @@ class Reconciler:
         self.adapters = adapters
         self.providers = providers
         self.settings = settings
-        self.timeouts = Timeouts(connect_s=settings.provider_connect_timeout_s,
-                                 read_s=settings.provider_read_timeout_s)
+        self.timeouts = settings.provider_timeouts()
 
     async def run_once(self, limit: int = 100) -> dict[str, int]:
         counts = {"succeeded": 0, "failed": 0, "unresolved": 0, "refunds_settled": 0}

@@ -22,7 +22,7 @@ from orchestrator.payments.models import IdempotencyRecord, Refund
 from orchestrator.payments.repository import IdempotencyRepository, PaymentRepository
 from orchestrator.payments.schemas import refund_to_dict
 from orchestrator.payments.service import MIN_ATTEMPT_S, RETRY_PAUSES_S, PaymentResult
-from orchestrator.providers.base import Outcome, RefundRequest, RefundResult, Timeouts
+from orchestrator.providers.base import Outcome, RefundRequest, RefundResult
 
 
 
@@ -117,9 +117,7 @@ class RefundService:
         deadline = time.monotonic() + self.settings.payment_deadline_s
         tries = 0
         while True:
-            remaining = deadline - time.monotonic()
-            timeouts = Timeouts(connect_s=min(self.settings.provider_connect_timeout_s, remaining),
-                                read_s=min(self.settings.provider_read_timeout_s, remaining))
+            timeouts = self.settings.provider_timeouts(deadline - time.monotonic())
             result = await adapter.refund(endpoint, request, timeout=timeouts)
             if apply_refund_result(refund, result):
                 return

@@ -35,7 +35,7 @@ from orchestrator.payments.idempotency import IdempotencyRequest, wait_for_owner
 from orchestrator.payments.models import IdempotencyRecord, Payment, PaymentAttempt
 from orchestrator.payments.repository import IdempotencyRepository, PaymentRepository
 from orchestrator.payments.schemas import PaymentCreate, payment_to_dict
-from orchestrator.providers.base import ChargeRequest, ChargeResult, Outcome, ProviderAdapter, Timeouts
+from orchestrator.providers.base import ChargeRequest, ChargeResult, Outcome, ProviderAdapter
 from orchestrator.resilience.breaker import BreakerState
 from orchestrator.resilience.guards import FAULT, IGNORED, OK, Guards, ProviderGuard
 from orchestrator.routing.scoring import PaymentFacts
@@ -264,10 +264,6 @@ class PaymentService:
         payment.failure_message = message[:500]
         payment.failure_decline = decline
 
-    def _timeouts(self, remaining_s: float) -> Timeouts:
-        return Timeouts(connect_s=min(self.settings.provider_connect_timeout_s, remaining_s),
-                        read_s=min(self.settings.provider_read_timeout_s, remaining_s))
-
     async def _call(self, payment: Payment, attempt: PaymentAttempt, remaining_s: float) -> tuple[ChargeResult, float]:
         config = self.providers.get(attempt.provider)
         adapter = self.adapters[config.adapter]
@@ -275,9 +271,9 @@ class PaymentService:
         request = charge_request_for(payment, attempt.idempotency_key)
         started = time.perf_counter()
         if attempt.kind == "replay":
-            result = await adapter.replay_charge(endpoint, request, timeout=self._timeouts(remaining_s))
+            result = await adapter.replay_charge(endpoint, request, timeout=self.settings.provider_timeouts(remaining_s))
         else:
-            result = await adapter.charge(endpoint, request, timeout=self._timeouts(remaining_s))
+            result = await adapter.charge(endpoint, request, timeout=self.settings.provider_timeouts(remaining_s))
         return result, time.perf_counter() - started
 
     async def _run_attempts(
