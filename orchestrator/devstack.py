@@ -105,8 +105,10 @@ def postgres_admin(admin_url: str, sql: str) -> None:
     """Run one statement outside any transaction; in a thread of its own, so callers may have a loop."""
     import asyncpg
 
+    from orchestrator.kit.db import asyncpg_dsn
+
     async def execute() -> None:
-        connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        connection = await asyncpg.connect(asyncpg_dsn(admin_url),
                                            timeout=5)
         try:
             await connection.execute(sql)

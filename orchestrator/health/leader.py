@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.kit.db import is_sqlite
+from orchestrator.kit.db import asyncpg_dsn, is_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class LeaderLease:
                 if self.is_leader:
                     return True
             else:
-                dsn = self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+                dsn = asyncpg_dsn(self.database_url)
                 self._connection = await asyncpg.connect(dsn, timeout=5)
                 self.is_leader = False
             acquired = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", ADVISORY_LOCK_KEY)

@@ -45,6 +45,11 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The plain libpq URL asyncpg connects with, from SQLAlchemy's `postgresql+asyncpg://` form."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})

@@ -13,7 +13,7 @@ import logging
 import time
 
 from orchestrator.config import ProviderTable
-from orchestrator.kit.db import is_sqlite
+from orchestrator.kit.db import asyncpg_dsn, is_sqlite
 from orchestrator.overrides.repository import OverrideRepository, to_override
 from orchestrator.routing.models import RoutingTableRow
 from orchestrator.routing.repository import NOTIFY_CHANNEL, RoutingRepository
@@ -103,7 +103,7 @@ class RoutingState:
     async def _listen(self) -> None:
         import asyncpg
 
-        dsn = self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        dsn = asyncpg_dsn(self.database_url)
         try:
             self._listener = await asyncpg.connect(dsn)
             await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_args: self._changed.set())
