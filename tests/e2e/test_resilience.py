@@ -47,8 +47,11 @@ async def test_a_regional_outage_of_the_primary_costs_no_payments_and_opens_its_
         first_skip = next((i for i, p in enumerate(payments) if stripe_kept_out(p)), len(payments))
         assert first_skip <= 20
         assert all(not any(a["provider"] == "stripe" for a in p["attempts"]) for p in payments[first_skip:])
-        # Other regions of the same provider are not touched by the EU breaker.
-        assert us["status"] == "succeeded" and us["provider"] == "stripe"
+        # Other regions of the same provider are not touched by the EU breaker: Stripe US stays a
+        # candidate and is not passed over. (Which candidate is primary is a weighted draw.)
+        assert us["status"] == "succeeded"
+        assert "stripe" in us["route"]["candidates"] and "stripe" not in us["route"]["excluded"]
+        assert not any(skip["provider"] == "stripe" for skip in us["route"]["skipped"])
 
 
 async def test_a_thirty_percent_brownout_of_the_primary_keeps_success_above_999_per_mille(tmp_path):
