@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
                                          poll_interval_s=settings.routing_refresh_interval_s)
             await routing_state.start()
             app.state.routing_state = routing_state
-            app.state.routing = RoutingService(routing_state, guards, providers, settings.routing)
+            app.state.routing = RoutingService(routing_state, guards, providers, settings.routing,
+                                               observation_window_s=settings.observation_window_s)
             app.state.overrides = OverrideService(providers)
             app.state.payments = PaymentService(sessionmaker, adapters, providers, settings, guards, app.state.routing,
                                                 telemetry=telemetry)
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
             app.state.poller = HealthPoller(
                 sessionmaker, adapters, providers, app.state.lease,
                 observation_window_s=settings.observation_window_s,
-                unhealthy_error_rate=settings.routing.unhealthy_error_rate,
+                unhealthy_error_rate=settings.routing.unhealthy_error_rate, min_calls=settings.routing.min_calls,
                 status_timeout_s=settings.status_timeout_s, on_change=routing_state.notify)
             scheduler = build_scheduler(app.state.reconciler, app.state.poller,
                                         reconcile_interval_s=settings.reconcile_interval_s,

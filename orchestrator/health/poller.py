@@ -50,14 +50,15 @@ def observe(attempts: list[tuple]) -> dict[tuple[str, str], tuple[int, float | N
 
 class HealthPoller:
     def __init__(self, sessionmaker, adapters, providers: ProviderTable, lease: LeaderLease, *,
-                 observation_window_s: float, unhealthy_error_rate: float, status_timeout_s: float,
-                 on_change=None) -> None:
+                 observation_window_s: float, unhealthy_error_rate: float, min_calls: int,
+                 status_timeout_s: float, on_change=None) -> None:
         self.sessionmaker = sessionmaker
         self.adapters = adapters
         self.providers = providers
         self.lease = lease
         self.window = timedelta(seconds=observation_window_s)
         self.unhealthy_error_rate = unhealthy_error_rate
+        self.min_calls = min_calls
         self.status_timeouts = Timeouts(connect_s=status_timeout_s, read_s=status_timeout_s)
         self.on_change = on_change
         self.polls = 0
@@ -82,7 +83,7 @@ class HealthPoller:
                     rows.append(RoutingTableRow(
                         provider=provider.name, region=region, status_page=status, status_checked_at=now,
                         error_rate=error_rate, p99_latency_ms=p99_ms, calls=calls,
-                        recovering_since=self._recovering_since(before, status, error_rate, now),
+                        recovering_since=self._recovering_since(before, status, error_rate, calls, now),
                         updated_at=now))
             await repo.save_rows(rows)
             await repo.bump_version()
@@ -97,9 +98,15 @@ class HealthPoller:
             return error_rate <= self.unhealthy_error_rate
         return status not in UNHEALTHY_STATUS
 
-    def _recovering_since(self, before: RoutingTableRow | None, status: str, error_rate: float | None, now):
-        """Set when a provider turns healthy again; it then gets only an exploration share for a while."""
+    def _recovering_since(self, before: RoutingTableRow | None, status: str, error_rate: float | None,
+                          calls: int, now):
+        """Set when a provider turns healthy again on the status page's word alone; it then gets only an
+        exploration share until our own calls show it healthy (or the recovery period ends). A provider
+        our own calls already show healthy (its breaker's probes passed and traffic flows again) is not
+        held back: the evidence is in."""
         if not self._healthy(status, error_rate):
+            return None
+        if error_rate is not None and calls >= self.min_calls:
             return None
         if before is None:
             return None

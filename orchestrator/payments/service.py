@@ -37,7 +37,7 @@ from orchestrator.payments.repository import IdempotencyRepository, PaymentRepos
 from orchestrator.payments.schemas import PaymentCreate, payment_to_dict
 from orchestrator.providers.base import ChargeRequest, ChargeResult, Outcome, ProviderAdapter
 from orchestrator.resilience.breaker import BreakerState
-from orchestrator.resilience.guards import FAULT, IGNORED, OK, Guards, ProviderGuard
+from orchestrator.resilience.guards import FAULT, IGNORED, OK, SAFE_FAULT, Guards, ProviderGuard
 from orchestrator.routing.scoring import PaymentFacts
 from orchestrator.routing.service import RoutingService
 
@@ -80,7 +80,7 @@ _BREAKER_VERDICT = {
     Outcome.HARD_DECLINE: IGNORED,
     Outcome.SOFT_DECLINE: IGNORED,
     Outcome.CONFIG_ERROR: IGNORED,
-    Outcome.TRANSIENT: FAULT,
+    Outcome.TRANSIENT: SAFE_FAULT,
     Outcome.AMBIGUOUS: FAULT,
 }
 

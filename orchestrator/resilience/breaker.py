@@ -82,7 +82,10 @@ class BreakerConfig:
     wait_in_open_s: float = 5.0
     """Open wait after the first trip."""
     wait_multiplier: float = 2.0
-    """The open wait is wait_in_open_s * wait_multiplier ** (consecutive_trips - 1)."""
+    """The open wait is wait_in_open_s * wait_multiplier ** (costly_trips - 1): it grows only over
+    consecutive trips whose failures included a costly one (slow, or not known to be safe), because a
+    probe of a provider that fails fast and safely costs a payment only a failover of milliseconds,
+    while a probe that hangs or leaves a charge in doubt costs it much more."""
     wait_jitter: float = 0.2
     """The open wait is multiplied by a uniform factor in [1 - jitter, 1 + jitter], so that the breakers of
     several replicas do not probe a recovering provider in lockstep."""
@@ -92,6 +95,9 @@ class BreakerConfig:
     """Probe calls let through in half_open; their results decide open or closed."""
     max_wait_in_half_open_s: float | None = None
     """If set, a half_open breaker whose probes have not all come back by then opens again."""
+    last_resort_probe_interval_s: float = 0.25
+    """When every candidate of a payment has an open breaker, one call per this interval is still let
+    through to each (the payment would fail anyway): recovery is seen within a fraction of a second."""
 
     def __post_init__(self) -> None:
         if self.window_type not in ("count", "time"):
@@ -114,6 +120,8 @@ class BreakerConfig:
             raise ValueError("permitted_calls_in_half_open must be >= 1")
         if self.max_wait_in_half_open_s is not None and self.max_wait_in_half_open_s <= 0:
             raise ValueError("max_wait_in_half_open_s must be > 0 or None")
+        if self.last_resort_probe_interval_s < 0:
+            raise ValueError("last_resort_probe_interval_s must be >= 0")
 
     @property
     def effective_minimum_calls(self) -> int:
@@ -121,10 +129,10 @@ class BreakerConfig:
             return min(self.minimum_calls, self.window_size)
         return self.minimum_calls
 
-    def open_wait_ceiling(self, consecutive_trips: int) -> float:
-        """The open wait before jitter for the given trip count (>= 1), capped."""
+    def open_wait_ceiling(self, costly_trips: int) -> float:
+        """The open wait before jitter after the given number of costly trips (>= 1), capped."""
         try:
-            wait = self.wait_in_open_s * self.wait_multiplier ** (consecutive_trips - 1)
+            wait = self.wait_in_open_s * self.wait_multiplier ** (costly_trips - 1)
         except OverflowError:
             return self.max_wait_in_open_s
         return min(wait, self.max_wait_in_open_s)
@@ -264,7 +272,7 @@ class CircuitBreaker:
         "config", "_clock", "_rng", "_listener", "_state", "_window", "_timed", "_min_calls",
         "_slow_s", "_fail_thr", "_slow_thr", "_permitted", "_open_until", "_trips",
         "_half_open_since", "_probes_granted", "_probe_calls", "_probe_failed", "_probe_slow",
-        "_trip_figures",
+        "_trip_figures", "_costly_trips", "_costly_failure",
     )
 
     def __init__(
@@ -295,6 +303,8 @@ class CircuitBreaker:
         self._probes_granted = 0
         self._probe_calls = self._probe_failed = self._probe_slow = 0
         self._trip_figures = (0, 0, 0)
+        self._costly_trips = 0  # consecutive trips after a costly failure: the open wait's exponent
+        self._costly_failure = False  # a costly failure since the last trip or close
 
     # --- permission -------------------------------------------------------------------------------
 
@@ -316,8 +326,14 @@ class CircuitBreaker:
     def on_success(self, duration_s: float) -> None:
         self._record(_SLOW if duration_s > self._slow_s else 0)
 
-    def on_failure(self, duration_s: float) -> None:
-        self._record((_FAILED | _SLOW) if duration_s > self._slow_s else _FAILED)
+    def on_failure(self, duration_s: float, *, safe: bool = False) -> None:
+        """`safe`: the provider answered that nothing was done (a fast, certain refusal), so probing it
+        again soon costs little. A failure that is slow, or not known to be safe, lengthens the next open
+        wait."""
+        slow = duration_s > self._slow_s
+        if not safe or slow:
+            self._costly_failure = True
+        self._record((_FAILED | _SLOW) if slow else _FAILED)
 
     def on_ignored(self) -> None:
         """A call that counts for nothing (a decline, our own error); frees its half-open permit."""
@@ -412,6 +428,7 @@ class CircuitBreaker:
         elif state is BreakerState.HALF_OPEN:
             limit = self.config.max_wait_in_half_open_s
             if limit is not None and self._clock() - self._half_open_since >= limit:
+                self._costly_failure = True  # a probe that hangs is as costly as a slow failure
                 self._trip(
                     REASON_HALF_OPEN_TIMEOUT, self._probe_calls, self._probe_failed, self._probe_slow
                 )
@@ -426,13 +443,17 @@ class CircuitBreaker:
 
     def _trip(self, reason: str, calls: int, failed: int, slow: int) -> None:
         self._trips += 1
-        self._open_until = self._clock() + self._open_wait(self._trips)
+        if self._costly_failure or self._costly_trips == 0:
+            self._costly_trips += 1
+        self._costly_failure = False
+        self._open_until = self._clock() + self._open_wait(self._costly_trips)
         self._trip_figures = (calls, failed, slow)
         self._transition(BreakerState.OPEN, reason)
 
     def _close(self, reason: str) -> None:
         self._window.clear()
-        self._trips = 0
+        self._trips = self._costly_trips = 0
+        self._costly_failure = False
         self._open_until = 0.0
         self._probes_granted = self._probe_calls = self._probe_failed = self._probe_slow = 0
         self._transition(BreakerState.CLOSED, reason)

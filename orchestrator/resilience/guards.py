@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from orchestrator.resilience.backoff import Backoff, BackoffConfig
-from orchestrator.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker
+from orchestrator.resilience.breaker import (
+    REASON_PROBES_PASSED,
+    REASON_RESET,
+    BreakerConfig,
+    BreakerState,
+    CircuitBreaker,
+)
 from orchestrator.resilience.budget import RetryBudget, RetryBudgetConfig
 from orchestrator.resilience.concurrency import AIMDConfig, AIMDLimiter
 
@@ -29,8 +35,12 @@ class ResiliencePolicy:
 
 
 # What a call's outcome means to the breaker: provider faults fail, declines and our own
-# configuration errors are ignored (the provider did its job), successes succeed.
+# configuration errors are ignored (the provider did its job), successes succeed. A safe fault is a
+# provider fault known to have done nothing (a transient refusal): probing again soon costs little.
 FAULT = "fault"
+SAFE_FAULT = "safe_fault"
+
+_RECOVERY_REASONS = frozenset({REASON_PROBES_PASSED, REASON_RESET})
 OK = "ok"
 IGNORED = "ignored"
 
@@ -41,7 +51,7 @@ class ProviderGuard:
 
     def __init__(self, provider: str, region: str, breaker: CircuitBreaker, budget: RetryBudget,
                  limiter: AIMDLimiter, *, clock: Callable[[], float] = time.monotonic,
-                 last_resort_probe_interval_s: float = 1.0) -> None:
+                 last_resort_probe_interval_s: float = 0.25) -> None:
         self.provider = provider
         self.region = region
         self.breaker = breaker
@@ -78,14 +88,15 @@ class ProviderGuard:
     def record(self, verdict: str, duration_s: float, *, last_resort: bool = False) -> None:
         """Report the result of an admitted call, releasing its permits. A last-resort probe that
         succeeds closes the breaker."""
-        self.limiter.release(duration_s, dropped=verdict == FAULT)
+        fault = verdict == FAULT or verdict == SAFE_FAULT
+        self.limiter.release(duration_s, dropped=fault)
         if last_resort:
             if verdict == OK and self.breaker.state is BreakerState.OPEN:
                 self.breaker.reset()
                 self.budget.record_success()
             return
-        if verdict == FAULT:
-            self.breaker.on_failure(duration_s)
+        if fault:
+            self.breaker.on_failure(duration_s, safe=verdict == SAFE_FAULT)
         elif verdict == OK:
             self.breaker.on_success(duration_s)
             self.budget.record_success()
@@ -107,20 +118,29 @@ class Guards:
         self._on_transition = on_transition
         self._guards: dict[tuple[str, str], ProviderGuard] = {}
         self.backoff = Backoff(self.policy.backoff, rng=self._rng)
+        # (provider, region) -> when its breaker closed again on passed probes: fresh evidence that
+        # the provider works, newer than the failures still in the routing table's window.
+        self._recovered: dict[tuple[str, str], float] = {}
 
     def get(self, provider: str, region: str) -> ProviderGuard:
         guard = self._guards.get((provider, region))
         if guard is None:
-            listener = None
-            if self._on_transition is not None:
-                notify = self._on_transition
+            notify = self._on_transition
+            recovered = self._recovered
+            clock = self._clock
 
-                def listener(old: BreakerState, new: BreakerState, reason: str) -> None:
+            def listener(old: BreakerState, new: BreakerState, reason: str) -> None:
+                if new is BreakerState.CLOSED and reason in _RECOVERY_REASONS:
+                    recovered[(provider, region)] = clock()
+                else:
+                    recovered.pop((provider, region), None)
+                if notify is not None:
                     notify(provider, region, old, new, reason)
 
             breaker = CircuitBreaker(self.policy.breaker, clock=self._clock, rng=self._rng, on_transition=listener)
             guard = ProviderGuard(provider, region, breaker, RetryBudget(self.policy.budget, clock=self._clock),
-                                  AIMDLimiter(self.policy.concurrency), clock=self._clock)
+                                  AIMDLimiter(self.policy.concurrency), clock=self._clock,
+                                  last_resort_probe_interval_s=self.policy.breaker.last_resort_probe_interval_s)
             self._guards[(provider, region)] = guard
         return guard
 
@@ -129,3 +149,17 @@ class Guards:
 
     def breaker_states(self) -> dict[tuple[str, str], str]:
         return {key: guard.breaker.state.value for key, guard in self._guards.items()}
+
+    def recovered_within(self, seconds: float, max_failure_rate: float) -> frozenset[tuple[str, str]]:
+        """Providers whose breaker closed on passed probes (or a successful last-resort probe) less than
+        `seconds` ago, has not tripped since, and whose calls since then (once there are enough for a
+        verdict) fail at most at `max_failure_rate`: a relapse short of a trip ends the recovery too."""
+        recovered = self._recovered
+        if not recovered:
+            return frozenset()
+        since = self._clock() - seconds
+        for key, at in list(recovered.items()):
+            failure_rate = self._guards[key].breaker.snapshot().failure_rate
+            if at < since or (failure_rate is not None and failure_rate > max_failure_rate):
+                del recovered[key]
+        return frozenset(recovered)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Final, Iterable, Mapping, Sequence
 
@@ -81,9 +81,9 @@ class ProviderRoute:
     (2.9 means 2.9 %), `fee_fixed` is in minor units of the payment's currency.
     `observed_error_rate` (provider faults only, never declines, 0..1) and `observed_p99_ms` come
     from our own traffic over the statistics window of `observed_calls` calls; None when unknown.
-    `recovering_since` (epoch seconds) is set when the provider comes back after an outage (its
-    breaker closed again, or its status page returned to operational); for `recovery_s` after it the
-    provider only gets the exploration share.
+    `recovering_since` (epoch seconds) is set when the provider turns healthy again on thin evidence
+    (its status page returned to operational, too few calls of our own); until our calls show it healthy,
+    for at most `recovery_s`, the provider only gets the exploration share.
     """
 
     provider: str
@@ -167,6 +167,28 @@ class RoutingSnapshot:
     def rows_for(self, region: str) -> tuple[ProviderRoute, ...]:
         """The enabled rows of one region, sorted by provider."""
         return self._by_region.get(region, ())
+
+
+def with_fresh_recoveries(snapshot: RoutingSnapshot, recovered: Iterable[tuple[str, str]],
+                          min_calls: int) -> RoutingSnapshot:
+    """The snapshot as one replica sees it after its breakers closed again on passed probes.
+
+    The routing table's window still holds the failures that tripped those breakers, but the probes
+    that just passed are newer evidence: for each recovered (provider, region) the row's observations
+    are replaced by a clean record (no errors, `min_calls` calls, latency unknown) until the window has
+    moved past the outage. Without this a provider that is back stays shunned for a whole window."""
+    routes = dict(snapshot.routes)
+    changed = False
+    for key in recovered:
+        row = routes.get(key)
+        if row is None or row.observed_error_rate == 0.0 and row.observed_calls >= min_calls:
+            continue
+        routes[key] = replace(row, observed_error_rate=0.0, observed_p99_ms=None,
+                              observed_calls=max(min_calls, row.observed_calls))
+        changed = True
+    if not changed:
+        return snapshot
+    return RoutingSnapshot(routes, version=snapshot.version, updated_at=snapshot.updated_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,15 @@ from typing import Any, Sequence
 
 from orchestrator.config import ProviderTable
 from orchestrator.resilience.guards import Guards
-from orchestrator.routing.scoring import Override, PaymentFacts, RouteDecision, RoutingWeights, decide
+from orchestrator.routing.scoring import (
+    Override,
+    PaymentFacts,
+    RouteDecision,
+    RoutingSnapshot,
+    RoutingWeights,
+    decide,
+    with_fresh_recoveries,
+)
 from orchestrator.routing.state import RoutingState
 
 # The routing table shows scores for a payment of this size in each region's main currency.
@@ -30,17 +38,32 @@ def decision_to_dict(decision: RouteDecision) -> dict[str, Any]:
 
 class RoutingService:
     def __init__(self, state: RoutingState, guards: Guards, providers: ProviderTable, weights: RoutingWeights,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, *, observation_window_s: float = 60.0) -> None:
         self.state = state
         self.guards = guards
         self.providers = providers
         self.weights = weights
         self.rng = rng or random.Random()
+        self.observation_window_s = observation_window_s
+        self._seen: tuple[RoutingSnapshot, frozenset] | None = None
+        self._adjusted: RoutingSnapshot | None = None
+
+    def snapshot(self) -> RoutingSnapshot:
+        """The shared snapshot, with this replica's fresh breaker recoveries applied (cached per change)."""
+        snapshot = self.state.snapshot
+        recovered = self.guards.recovered_within(self.observation_window_s, self.weights.unhealthy_error_rate)
+        if not recovered:
+            return snapshot
+        seen = self._seen
+        if seen is None or seen[0] is not snapshot or seen[1] != recovered:
+            self._adjusted = with_fresh_recoveries(snapshot, recovered, self.weights.min_calls)
+            self._seen = (snapshot, recovered)
+        return self._adjusted  # type: ignore[return-value]
 
     def decide(self, payment: PaymentFacts, extra_overrides: Sequence[Override] = (), *,
                rng: random.Random | None = None) -> RouteDecision:
         overrides = tuple(self.state.overrides) + tuple(extra_overrides)
-        return decide(payment, self.state.snapshot, overrides, self.guards.breaker_states(), self.weights,
+        return decide(payment, self.snapshot(), overrides, self.guards.breaker_states(), self.weights,
                       rng or self.rng, time.time())
 
     def preview(self, payment: PaymentFacts, extra_overrides: Sequence[Override]) -> RouteDecision:

@@ -313,6 +313,30 @@ def test_repeated_trips_lengthen_the_wait_up_to_the_cap():
     assert waits == pytest.approx([5, 10, 20, 40, 60, 60, 60, 60])
 
 
+def test_safe_fast_failures_keep_the_base_wait_and_a_costly_one_resumes_growth():
+    breaker, clock, _ = make()
+    record(breaker, failures=0)
+    for _ in range(10):
+        assert breaker.try_acquire()
+        breaker.on_failure(FAST, safe=True)
+    waits = []
+    for probe_failure in ("safe", "safe", "slow", "safe", "ambiguous", "safe"):
+        snap = breaker.snapshot()
+        assert snap.state is S.OPEN
+        waits.append(snap.open_until - clock.now)
+        clock.now = snap.open_until
+        for _ in range(3):
+            assert breaker.try_acquire()
+            if probe_failure == "safe":
+                breaker.on_failure(FAST, safe=True)
+            elif probe_failure == "slow":  # a slow failure is costly even when the provider says it is safe
+                breaker.on_failure(SLOW, safe=True)
+            else:
+                breaker.on_failure(FAST)
+    assert waits == pytest.approx([5, 5, 5, 10, 10, 20])
+    assert breaker.snapshot().consecutive_trips == 7
+
+
 def test_open_wait_jitter_stays_in_bounds_and_still_grows():
     config = BreakerConfig()  # default jitter 0.2
     for seed in range(50):

@@ -18,6 +18,7 @@ from orchestrator.routing.scoring import (
     RoutingSnapshot,
     RoutingWeights,
     decide,
+    with_fresh_recoveries,
 )
 
 NOW = 1_800_000_000.0
@@ -468,3 +469,26 @@ def test_enum_breaker_states_are_understood():
 
 def test_an_override_without_a_weight_counts_as_weight_one():
     assert Override(id="x", action="force", provider="stripe", weight=None).weight == 1.0  # type: ignore[arg-type]
+
+
+# --- a replica's fresh breaker recoveries ----------------------------------------------------------
+
+
+def test_a_fresh_recovery_overrules_the_outage_still_in_the_table_window():
+    # Stripe's window still holds the outage; its breaker has since closed on passed probes.
+    table = eu3(stripe={"observed_error_rate": 0.4, "observed_calls": 300, "observed_p99_ms": 900.0})
+    assert primaries(pay(), table, n=500).most_common(1)[0][0] == "adyen"
+
+    fresh = with_fresh_recoveries(table, [("stripe", "EU")], WEIGHTS.min_calls)
+    stripe = fresh.routes[("stripe", "EU")]
+    assert (stripe.observed_error_rate, stripe.observed_p99_ms, stripe.observed_calls) == (0.0, None, 300)
+    assert fresh.routes[("adyen", "EU")] is table.routes[("adyen", "EU")]
+    assert primaries(pay(), fresh, n=500)["stripe"] >= 480  # the cheapest is back at once
+
+
+def test_fresh_recoveries_leave_clean_or_unknown_rows_alone():
+    table = eu3()
+    assert with_fresh_recoveries(table, [("stripe", "EU"), ("stripe", "APAC")], 20) is table
+    thin = snap(row("stripe", observed_error_rate=1.0, observed_calls=3))
+    fresh = with_fresh_recoveries(thin, [("stripe", "EU")], 20).routes[("stripe", "EU")]
+    assert fresh.observed_error_rate == 0.0 and fresh.observed_calls == 20
