@@ -150,16 +150,20 @@ class Guards:
     def breaker_states(self) -> dict[tuple[str, str], str]:
         return {key: guard.breaker.state.value for key, guard in self._guards.items()}
 
-    def recovered_within(self, seconds: float, max_failure_rate: float) -> frozenset[tuple[str, str]]:
+    def recovered_within(self, seconds: float, max_failure_rate: float) -> dict[tuple[str, str], bool]:
         """Providers whose breaker closed on passed probes (or a successful last-resort probe) less than
-        `seconds` ago, has not tripped since, and whose calls since then (once there are enough for a
-        verdict) fail at most at `max_failure_rate`: a relapse short of a trip ends the recovery too."""
+        `seconds` ago and has not tripped since, each with whether the calls since then prove it: at
+        least the breaker's minimum number of calls, failing at most at `max_failure_rate`. More
+        failures than that end the recovery (a relapse short of a trip)."""
         recovered = self._recovered
         if not recovered:
-            return frozenset()
+            return {}
         since = self._clock() - seconds
+        verdicts: dict[tuple[str, str], bool] = {}
         for key, at in list(recovered.items()):
             failure_rate = self._guards[key].breaker.snapshot().failure_rate
             if at < since or (failure_rate is not None and failure_rate > max_failure_rate):
                 del recovered[key]
-        return frozenset(recovered)
+            else:
+                verdicts[key] = failure_rate is not None
+        return verdicts

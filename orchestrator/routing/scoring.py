@@ -169,22 +169,30 @@ class RoutingSnapshot:
         return self._by_region.get(region, ())
 
 
-def with_fresh_recoveries(snapshot: RoutingSnapshot, recovered: Iterable[tuple[str, str]],
-                          min_calls: int) -> RoutingSnapshot:
-    """The snapshot as one replica sees it after its breakers closed again on passed probes.
+def with_fresh_recoveries(snapshot: RoutingSnapshot, recovered: Mapping[tuple[str, str], bool],
+                          min_calls: int, now: float) -> RoutingSnapshot:
+    """The snapshot as one replica sees it after some of its breakers closed again on passed probes.
 
-    The routing table's window still holds the failures that tripped those breakers, but the probes
-    that just passed are newer evidence: for each recovered (provider, region) the row's observations
-    are replaced by a clean record (no errors, `min_calls` calls, latency unknown) until the window has
-    moved past the outage. Without this a provider that is back stays shunned for a whole window."""
+    The routing table's window still holds the failures that tripped those breakers, but the calls made
+    since the close are newer evidence. `recovered` maps each such (provider, region) to whether those
+    calls prove it (enough of them, few enough failures). Unproven: the row's observations are dropped
+    and it is explored (a small share, `recovering_since = now`) so that proof can come; proven: its
+    observations are replaced by a clean record (no errors, `min_calls` calls, latency unknown) and it
+    competes at full weight. Without this a provider that is back stays shunned for a whole window."""
     routes = dict(snapshot.routes)
     changed = False
-    for key in recovered:
+    for key, proven in recovered.items():
         row = routes.get(key)
-        if row is None or row.observed_error_rate == 0.0 and row.observed_calls >= min_calls:
+        if row is None:
             continue
-        routes[key] = replace(row, observed_error_rate=0.0, observed_p99_ms=None,
-                              observed_calls=max(min_calls, row.observed_calls))
+        if proven:
+            if row.observed_error_rate == 0.0 and row.observed_calls >= min_calls and row.recovering_since is None:
+                continue
+            routes[key] = replace(row, observed_error_rate=0.0, observed_p99_ms=None,
+                                  observed_calls=max(min_calls, row.observed_calls), recovering_since=None)
+        else:
+            routes[key] = replace(row, observed_error_rate=None, observed_p99_ms=None, observed_calls=0,
+                                  recovering_since=now)
         changed = True
     if not changed:
         return snapshot

@@ -45,7 +45,7 @@ class RoutingService:
         self.weights = weights
         self.rng = rng or random.Random()
         self.observation_window_s = observation_window_s
-        self._seen: tuple[RoutingSnapshot, frozenset] | None = None
+        self._seen: tuple[RoutingSnapshot, dict] | None = None
         self._adjusted: RoutingSnapshot | None = None
 
     def snapshot(self) -> RoutingSnapshot:
@@ -56,7 +56,7 @@ class RoutingService:
             return snapshot
         seen = self._seen
         if seen is None or seen[0] is not snapshot or seen[1] != recovered:
-            self._adjusted = with_fresh_recoveries(snapshot, recovered, self.weights.min_calls)
+            self._adjusted = with_fresh_recoveries(snapshot, recovered, self.weights.min_calls, time.time())
             self._seen = (snapshot, recovered)
         return self._adjusted  # type: ignore[return-value]
 

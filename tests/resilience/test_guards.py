@@ -106,25 +106,29 @@ def test_safe_faults_trip_the_breaker_but_do_not_lengthen_its_wait():
     assert waits(FAULT) == [5, 10, 20, 40]
 
 
-def test_a_breaker_that_closes_on_passed_probes_marks_a_fresh_recovery():
+def test_a_breaker_that_closes_on_passed_probes_marks_a_fresh_recovery_proven_by_later_calls():
     clock = Clock()
-    guards = Guards(ResiliencePolicy(breaker=BreakerConfig(window_size=4, minimum_calls=4, wait_in_open_s=5,
+    guards = Guards(ResiliencePolicy(breaker=BreakerConfig(window_size=10, minimum_calls=4, wait_in_open_s=5,
                                                            wait_jitter=0.0)), clock=clock)
     guard = guards.get("stripe", "EU")
     for _ in range(4):
         guard.admit()
         guard.record(SAFE_FAULT, 0.01)
-    assert guards.recovered_within(60, 0.1) == frozenset()
+    assert guards.recovered_within(60, 0.1) == {}
     clock.now += 5
     for _ in range(3):
         assert guard.admit() is None
         guard.record(OK, 0.01)
     assert guard.breaker.state is BreakerState.CLOSED
-    assert guards.recovered_within(60, 0.1) == {("stripe", "EU")}
+    assert guards.recovered_within(60, 0.1) == {("stripe", "EU"): False}  # three probes prove little
+    for _ in range(4):  # the breaker's minimum number of calls since the close, all fine
+        guard.admit()
+        guard.record(OK, 0.01)
+    assert guards.recovered_within(60, 0.1) == {("stripe", "EU"): True}
     clock.now += 59
-    assert guards.recovered_within(60, 0.1) == {("stripe", "EU")}
+    assert guards.recovered_within(60, 0.1) == {("stripe", "EU"): True}
     clock.now += 2
-    assert guards.recovered_within(60, 0.1) == frozenset()  # the table's window has moved past the outage
+    assert guards.recovered_within(60, 0.1) == {}  # the table's window has moved past the outage
 
 
 def test_a_relapse_ends_the_recovery_even_short_of_a_trip():
@@ -137,9 +141,9 @@ def test_a_relapse_ends_the_recovery_even_short_of_a_trip():
         guard.record(SAFE_FAULT, 0.01)
     assert guard.admit_last_resort() is True
     guard.record(OK, 0.01, last_resort=True)  # a successful last-resort probe is a recovery too
-    assert guards.recovered_within(60, 0.1) == {("stripe", "EU")}
+    assert guards.recovered_within(60, 0.1) == {("stripe", "EU"): False}
     for verdict in (OK, OK, OK, SAFE_FAULT):  # 25 % failures: under the breaker's 50 %, over 10 %
         guard.admit()
         guard.record(verdict, 0.01)
     assert guard.breaker.state is BreakerState.CLOSED
-    assert guards.recovered_within(60, 0.1) == frozenset()
+    assert guards.recovered_within(60, 0.1) == {}

@@ -474,21 +474,31 @@ def test_an_override_without_a_weight_counts_as_weight_one():
 # --- a replica's fresh breaker recoveries ----------------------------------------------------------
 
 
-def test_a_fresh_recovery_overrules_the_outage_still_in_the_table_window():
-    # Stripe's window still holds the outage; its breaker has since closed on passed probes.
+def test_a_proven_recovery_overrules_the_outage_still_in_the_table_window():
+    # Stripe's window still holds the outage; its breaker has since closed and later calls went well.
     table = eu3(stripe={"observed_error_rate": 0.4, "observed_calls": 300, "observed_p99_ms": 900.0})
     assert primaries(pay(), table, n=500).most_common(1)[0][0] == "adyen"
 
-    fresh = with_fresh_recoveries(table, [("stripe", "EU")], WEIGHTS.min_calls)
+    fresh = with_fresh_recoveries(table, {("stripe", "EU"): True}, WEIGHTS.min_calls, NOW)
     stripe = fresh.routes[("stripe", "EU")]
     assert (stripe.observed_error_rate, stripe.observed_p99_ms, stripe.observed_calls) == (0.0, None, 300)
     assert fresh.routes[("adyen", "EU")] is table.routes[("adyen", "EU")]
     assert primaries(pay(), fresh, n=500)["stripe"] >= 480  # the cheapest is back at once
 
 
+def test_an_unproven_recovery_is_explored_whatever_the_table_says():
+    table = eu3(stripe={"observed_error_rate": 0.4, "observed_calls": 300})
+    fresh = with_fresh_recoveries(table, {("stripe", "EU"): False}, WEIGHTS.min_calls, NOW)
+    stripe = fresh.routes[("stripe", "EU")]
+    assert stripe.observed_error_rate is None and stripe.recovering_since == NOW
+    decision = run(pay(), fresh)
+    share = next(c for c in decision.candidates if c.provider == "stripe").share
+    assert share == pytest.approx(WEIGHTS.exploration_share)
+
+
 def test_fresh_recoveries_leave_clean_or_unknown_rows_alone():
     table = eu3()
-    assert with_fresh_recoveries(table, [("stripe", "EU"), ("stripe", "APAC")], 20) is table
+    assert with_fresh_recoveries(table, {("stripe", "EU"): True, ("stripe", "APAC"): False}, 20, NOW) is table
     thin = snap(row("stripe", observed_error_rate=1.0, observed_calls=3))
-    fresh = with_fresh_recoveries(thin, [("stripe", "EU")], 20).routes[("stripe", "EU")]
+    fresh = with_fresh_recoveries(thin, {("stripe", "EU"): True}, 20, NOW).routes[("stripe", "EU")]
     assert fresh.observed_error_rate == 0.0 and fresh.observed_calls == 20
