@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -86,3 +87,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(error_body("api_error", "internal_error", "An internal error occurred."), 500)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # The database went away (restart, failover, network): retryable. The payment's Idempotency-Key
+        # makes the retry safe whatever step was interrupted.
+        if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
+            log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+            return JSONResponse(error_body("api_error", "database_unavailable",
+                                           "The database is unavailable right now; retry the request with the "
+                                           "same Idempotency-Key."), 503, headers={"Retry-After": "1"})
+        return await _unexpected(_request, exc)
