@@ -18,7 +18,9 @@ router = APIRouter(prefix="/v1", tags=["payments"])
 
 _ERRORS = {401: {"description": "Missing or invalid API key"},
            409: {"description": "Idempotency-Key reused with other parameters, or still in use"},
-           422: {"description": "Invalid request"}}
+           422: {"description": "Invalid request"},
+           503: {"description": "Load shed, or the database unavailable: retry later with the same "
+                                "Idempotency-Key (see Retry-After)"}}
 
 
 async def _json_body(request: Request, *, optional: bool = False) -> Any:
