@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from datetime import timedelta
 
 from orchestrator.config import ProviderTable
@@ -22,30 +21,7 @@ from orchestrator.routing.repository import RoutingRepository
 
 log = logging.getLogger(__name__)
 
-PROVIDER_FAULTS = frozenset({"transient", "ambiguous"})
 UNHEALTHY_STATUS = frozenset({"partial_outage", "major_outage"})
-
-
-def p99(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-
-
-def observe(attempts: list[tuple]) -> dict[tuple[str, str], tuple[int, float | None, float | None]]:
-    """(calls, error rate, p99 ms) per provider and region from recent attempts."""
-    calls: dict[tuple[str, str], int] = defaultdict(int)
-    faults: dict[tuple[str, str], int] = defaultdict(int)
-    latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for provider, region, _outcome, error_class, latency_ms in attempts:
-        key = (provider, region)
-        calls[key] += 1
-        if error_class in PROVIDER_FAULTS:
-            faults[key] += 1
-        if latency_ms is not None:
-            latencies[key].append(latency_ms)
-    return {key: (n, faults[key] / n if n else None, p99(latencies[key])) for key, n in calls.items()}
 
 
 class HealthPoller:
@@ -72,7 +48,7 @@ class HealthPoller:
         async with self.sessionmaker() as session:
             repo = RoutingRepository(session)
             previous = {(r.provider, r.region): r for r in await repo.rows()}
-            observed = observe(await repo.recent_attempts(now - self.window))
+            observed = await repo.observations(now - self.window)
             rows = []
             for provider in self.providers.providers:
                 for region in provider.regions:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.kit.clock import utcnow
@@ -12,6 +13,7 @@ from orchestrator.payments.models import PaymentAttempt
 from orchestrator.routing.models import RoutingTableRow, RoutingVersion
 
 NOTIFY_CHANNEL = "orchestrator_routing"
+PROVIDER_FAULTS = ("transient", "ambiguous")  # error classes that count against a provider
 
 
 class RoutingRepository:
@@ -38,12 +40,27 @@ class RoutingRepository:
         for row in rows:
             await self.session.merge(row)
 
-    async def recent_attempts(self, since: datetime, limit: int = 50_000) -> list[tuple]:
-        """(provider, region, outcome, error_class, latency_ms) of finished first-hand calls in the window."""
-        result = await self.session.execute(
-            select(PaymentAttempt.provider, PaymentAttempt.region, PaymentAttempt.outcome,
-                   PaymentAttempt.error_class, PaymentAttempt.latency_ms)
-            .where(PaymentAttempt.started_at >= since, PaymentAttempt.kind == "charge",
-                   PaymentAttempt.outcome != "pending")
-            .order_by(PaymentAttempt.started_at.desc()).limit(limit))
-        return list(result.all())
+    async def observations(self, since: datetime) -> dict[tuple[str, str], tuple[int, float | None, float | None]]:
+        """(calls, error rate, p99 latency ms) per provider and region of the finished first-hand charge
+        calls started since `since`. The error rate counts only provider faults (transient and ambiguous
+        outcomes), never declines. Aggregated by the database: the health job must not pull a window of
+        rows into the event loop (at 100 payments/s a 60 s window is 6,000 of them, every poll). The p99
+        is the discrete percentile: the smallest latency with at least 99 % of the calls at or below it."""
+        a = PaymentAttempt
+        window = (a.started_at >= since, a.kind == "charge", a.outcome != "pending")
+        faults = func.count().filter(a.error_class.in_(PROVIDER_FAULTS))
+        postgres = self.session.bind.dialect.name == "postgresql"
+        columns = [a.provider, a.region, func.count(), faults, func.count(a.latency_ms)]
+        if postgres:
+            columns.append(func.percentile_disc(0.99).within_group(a.latency_ms))
+        rows = (await self.session.execute(select(*columns).where(*window).group_by(a.provider, a.region))).all()
+        observed = {}
+        for provider, region, calls, failed, timed, *p99 in rows:
+            if not postgres:  # SQLite has no percentile function: the one row at that rank
+                p99 = [await self.session.scalar(
+                    select(a.latency_ms).where(*window, a.provider == provider, a.region == region,
+                                               a.latency_ms.is_not(None))
+                    .order_by(a.latency_ms).offset(max(0, math.ceil(0.99 * timed) - 1)).limit(1))] if timed else [None]
+            observed[(provider, region)] = (calls, failed / calls if calls else None,
+                                            float(p99[0]) if p99[0] is not None else None)
+        return observed

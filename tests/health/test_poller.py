@@ -1,25 +1,5 @@
 from datetime import datetime, timezone
 
-from orchestrator.health.poller import observe, p99
-
-
-def test_observations_count_only_provider_faults_as_errors():
-    attempts = [("stripe", "EU", "succeeded", None, 100.0)] * 6 + \
-               [("stripe", "EU", "declined", "hard_decline", 90.0)] * 2 + \
-               [("stripe", "EU", "error", "transient", 10.0), ("stripe", "EU", "ambiguous", "ambiguous", 4000.0),
-                ("adyen", "EU", "error", "config_error", 5.0)]
-    observed = observe(attempts)
-    calls, error_rate, latency = observed[("stripe", "EU")]
-    assert calls == 10 and error_rate == 0.2  # declines are calls, not errors
-    assert latency == 4000.0
-    assert observed[("adyen", "EU")][1] == 0.0  # our own configuration error is not the provider's fault
-
-
-def test_p99():
-    assert p99([]) is None
-    assert p99([float(i) for i in range(1, 101)]) == 100.0
-    assert p99([5.0]) == 5.0
-
 
 def test_a_provider_turning_healthy_on_thin_evidence_starts_its_recovery():
     from orchestrator.health.poller import HealthPoller
