@@ -21,8 +21,8 @@ no query string and no statement parameter:
   continuing the caller's W3C trace context, named `METHOD /route/{template}`;
 - the shared httpx client (`ClientSpans`): one CLIENT span per outbound call, whose W3C `traceparent`
   the provider receives;
-- the SQLAlchemy engine (`StatementSpans`): one CLIENT span per statement, with its text (placeholders);
-  `SET` statements (session settings) make none.
+- the SQLAlchemy engine (`StatementSpans`): one CLIENT span per transaction, with its statements'
+  text (placeholders), or per statement outside a transaction; `SET` statements make none.
 Client spans are made only inside a recorded trace: background polling starts no one-span traces,
 and a request left out by the sampler costs no client spans (its context still goes to providers).
 """
@@ -266,7 +266,13 @@ def instrument_httpx(client: httpx.AsyncClient, provider: TracerProvider) -> Non
 
 
 class StatementSpans:
-    """A CLIENT span per SQL statement of one engine (SQLAlchemy events), only inside a trace."""
+    """CLIENT spans for the SQL of one engine (SQLAlchemy events), only inside a recorded trace.
+
+    One span per transaction, from its first statement to its commit or rollback, carrying every
+    statement's text (placeholders, never parameters) in order: a payment's two short transactions
+    make two spans rather than one per statement (four or five), and read better in Jaeger. A
+    statement outside any transaction gets a span of its own.
+    """
 
     def __init__(self, engine: Any, provider: TracerProvider) -> None:
         from sqlalchemy import event
@@ -278,14 +284,29 @@ class StatementSpans:
         event.listen(engine, "before_cursor_execute", self.before)
         event.listen(engine, "after_cursor_execute", self.after)
         event.listen(engine, "handle_error", self.failed)
+        event.listen(engine, "begin", self.began)
+        event.listen(engine, "commit", self.committed)
+        event.listen(engine, "rollback", self.rolled_back)
 
     def before(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        if context is None or not trace.get_current_span().get_span_context().trace_flags.sampled:
-            return  # outside any trace, or in one that is not recorded
+        if context is None:
+            return
         words = statement.split(None, 1)
         operation = words[0].upper() if words else "SQL"
         if operation == "SET":
             return  # session settings (e.g. the settling write's synchronous_commit) are not data access
+        if conn.in_transaction():
+            open_tx = conn.info.get("_otel_tx")
+            if open_tx is None:
+                if not trace.get_current_span().get_span_context().trace_flags.sampled:
+                    return  # outside any trace, or in one that is not recorded
+                span = self.tracer.start_span(f"TRANSACTION {self.database}", kind=SpanKind.CLIENT,
+                                              attributes={**self.attributes, "db.operation": "TRANSACTION"})
+                open_tx = conn.info["_otel_tx"] = (span, [])
+            open_tx[1].append(statement)
+            return
+        if not trace.get_current_span().get_span_context().trace_flags.sampled:
+            return
         context._otel_span = self.tracer.start_span(
             f"{operation} {self.database}", kind=SpanKind.CLIENT,
             attributes={**self.attributes, "db.operation": operation, "db.statement": statement})
@@ -298,13 +319,38 @@ class StatementSpans:
             span.end()
 
     @staticmethod
-    def failed(exception_context) -> None:
+    def _end_transaction(conn, outcome: str, error: str | None = None) -> None:
+        open_tx = conn.info.pop("_otel_tx", None)
+        if open_tx is None:
+            return
+        span, statements = open_tx
+        span.set_attribute("db.statement", ";\n".join(statements))
+        span.set_attribute("db.statement_count", len(statements))
+        span.set_attribute("db.transaction.outcome", outcome)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end()
+
+    def began(self, conn) -> None:
+        self._end_transaction(conn, "abandoned")  # one left open by a connection that was lost
+
+    def committed(self, conn) -> None:
+        self._end_transaction(conn, "commit")
+
+    def rolled_back(self, conn) -> None:
+        self._end_transaction(conn, "rollback")
+
+    def failed(self, exception_context) -> None:
+        error = type(exception_context.original_exception).__name__
         context = exception_context.execution_context
         span = getattr(context, "_otel_span", None) if context is not None else None
         if span is not None:
             context._otel_span = None
-            span.set_status(Status(StatusCode.ERROR, type(exception_context.original_exception).__name__))
+            span.set_status(Status(StatusCode.ERROR, error))
             span.end()
+        connection = exception_context.connection
+        if connection is not None and "_otel_tx" in connection.info:
+            connection.info["_otel_tx"][0].set_status(Status(StatusCode.ERROR, error))
 
 
 def instrument_engine(engine: Any, provider: TracerProvider) -> StatementSpans | None:

@@ -245,3 +245,35 @@ def test_a_reconciliation_is_a_trace_of_its_own_with_its_result():
     assert dict(recorded.attributes) == {"payment.id": "pay_1", "payment.region": "EU", "payment.provider": "stripe",
                                          "reconcile.result": "succeeded"}
     assert b'orchestrator_reconciliations_total{result="succeeded"} 1.0' in metrics.exposition()
+
+
+def test_sql_makes_one_span_per_transaction_with_its_statements_and_none_outside_a_trace(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    provider, exporter = in_memory_provider()
+    engine = create_engine(f"sqlite:///{tmp_path / 'spans.db'}")
+    tracing.StatementSpans(engine, provider)
+    tracer = provider.get_tracer("test")
+    with engine.begin() as connection:  # outside any trace: nothing
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    with tracer.start_as_current_span("request"):
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO t (x) VALUES (:x)"), {"x": 4111111111111111})
+            connection.execute(text("UPDATE t SET x = :x"), {"x": 2})
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("INSERT INTO t (x) VALUES (1)"))
+                connection.execute(text("INSERT INTO missing (x) VALUES (1)"))
+        except Exception:
+            pass
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    transactions = [s for s in exporter.get_finished_spans() if s.attributes.get("db.operation") == "TRANSACTION"]
+    assert len(transactions) == 2 and set(spans) == {"request", transactions[0].name}
+    committed, failed = sorted(transactions, key=lambda s: s.start_time)
+    assert committed.attributes["db.statement"] == "INSERT INTO t (x) VALUES (?);\nUPDATE t SET x = ?"
+    assert committed.attributes["db.statement_count"] == 2
+    assert committed.attributes["db.transaction.outcome"] == "commit"
+    assert committed.parent.span_id == spans["request"].context.span_id
+    assert "4111111111111111" not in str(committed.attributes)  # parameters never reach a span
+    assert failed.attributes["db.transaction.outcome"] == "rollback"
+    assert not failed.status.is_ok

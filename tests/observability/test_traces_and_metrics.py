@@ -126,8 +126,17 @@ async def test_a_payment_with_a_failover_is_one_trace_with_its_routing_and_attem
         assert call.attributes["url.full"].startswith(stack.sandbox_urls[span.attributes["provider.name"]] + "/eu/")
         assert call.attributes["http.response.status_code"] == span.attributes["provider.http_status"]
     # The database calls of the request are in the same trace.
+    # One span per transaction: the write-ahead (payment and first attempt) and each outcome's write
+    # (plus the API key's lookup on a cold cache).
     db_spans = [s for s in spans if s.kind == "CLIENT" and s.attributes.get("db.system") == "postgresql"]
-    assert any(s.attributes.get("db.statement", "").startswith("INSERT INTO payment_attempts") for s in db_spans)
+    transactions = [s for s in db_spans if s.attributes.get("db.operation") == "TRANSACTION"]
+    writes = [s for s in transactions if not s.attributes["db.statement"].startswith("SELECT")]
+    assert len(writes) == len(attempts) + 1
+    [write_ahead] = [s for s in writes if "INSERT INTO payments " in s.attributes["db.statement"]]
+    statements = write_ahead.attributes["db.statement"].split(";\n")
+    assert write_ahead.attributes["db.statement_count"] == len(statements) >= 2
+    assert any(st.startswith("INSERT INTO payment_attempts") for st in statements)
+    assert all(s.attributes["db.transaction.outcome"] == "commit" for s in writes)
     assert all(s.parent_span_id in by_id for s in db_spans + http_spans)
 
     # No card number and no secret anywhere, on any span of any trace: attributes, events, resource.
