@@ -78,10 +78,12 @@ def create_app(settings: Settings | None = None, *, run_scheduler: bool = True) 
                 sessionmaker, adapters, providers, app.state.lease,
                 observation_window_s=settings.observation_window_s,
                 unhealthy_error_rate=settings.routing.unhealthy_error_rate, min_calls=settings.routing.min_calls,
-                status_timeout_s=settings.status_timeout_s, on_change=routing_state.notify)
+                status_timeout_s=settings.status_timeout_s, status_interval_s=settings.status_poll_interval_s,
+                on_change=routing_state.notify)
             scheduler = build_scheduler(app.state.reconciler, app.state.poller,
                                         reconcile_interval_s=settings.reconcile_interval_s,
-                                        status_poll_interval_s=settings.status_poll_interval_s)
+                                        health_interval_s=min(settings.observation_interval_s,
+                                                              settings.status_poll_interval_s))
             if run_scheduler:
                 scheduler.start()
             # Objects made at start-up live as long as the process: keep them out of every collection,

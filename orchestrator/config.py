@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     concurrency: AIMDConfig = Field(default_factory=AIMDConfig)
     error_map_file: Path | None = None  # provider codes -> outcome; the packaged map when unset
-    # Health: the leader polls status pages and folds our traffic into the routing table this often.
+    # Health: the leader folds our own traffic into the routing table every `observation_interval_s`
+    # (one aggregate query) and polls the providers' status pages every `status_poll_interval_s`.
+    observation_interval_s: float = Field(1.0, gt=0)
     status_poll_interval_s: float = Field(5.0, gt=0)
     status_timeout_s: float = Field(2.0, gt=0)
     observation_window_s: float = Field(60.0, gt=0)

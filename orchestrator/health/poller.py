@@ -1,7 +1,8 @@
 """The health job: status pages and our own traffic, folded into the routing table.
 
-Run by the leader every `status_poll_interval_s`. For each provider and region: the status page's
-component state (its own short timeout; `unknown` when unreachable) and, over the last
+Run by the leader every `observation_interval_s`. For each provider and region: the status page's
+component state (fetched every `status_poll_interval_s`, with its own short timeout; `unknown` when
+unreachable) and, over the last
 `observation_window_s`, what our payments saw there: the error rate counting only provider faults
 (transient and ambiguous outcomes, never declines) and the p99 latency of calls.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from orchestrator.config import ProviderTable
@@ -27,7 +29,7 @@ UNHEALTHY_STATUS = frozenset({"partial_outage", "major_outage"})
 class HealthPoller:
     def __init__(self, sessionmaker, adapters, providers: ProviderTable, lease: LeaderLease, *,
                  observation_window_s: float, unhealthy_error_rate: float, min_calls: int,
-                 status_timeout_s: float, on_change=None) -> None:
+                 status_timeout_s: float, status_interval_s: float = 0.0, on_change=None) -> None:
         self.sessionmaker = sessionmaker
         self.adapters = adapters
         self.providers = providers
@@ -38,13 +40,22 @@ class HealthPoller:
         self.status_timeouts = Timeouts(connect_s=status_timeout_s, read_s=status_timeout_s)
         self.on_change = on_change
         self.polls = 0
+        self.status_interval_s = status_interval_s
+        self._statuses: dict[str, dict[str, ComponentStatus]] | None = None
+        self._statuses_fetched = 0.0  # monotonic
+        self._statuses_checked_at = None  # when the cached pages were read, for the rows
 
     async def run_once(self) -> bool:
         """One poll if this replica leads; True when it polled."""
         if not await self.lease.try_lead():
             return False
-        statuses = await self._status_pages()
         now = utcnow()
+        # A small tolerance, so that a job interval equal to the status interval fetches every time.
+        if self._statuses is None or time.monotonic() - self._statuses_fetched >= self.status_interval_s * 0.95:
+            self._statuses = await self._status_pages()
+            self._statuses_fetched = time.monotonic()
+            self._statuses_checked_at = now = utcnow()
+        statuses = self._statuses
         async with self.sessionmaker() as session:
             repo = RoutingRepository(session)
             previous = {(r.provider, r.region): r for r in await repo.rows()}
@@ -57,7 +68,8 @@ class HealthPoller:
                     status = statuses.get(provider.name, {}).get(region, ComponentStatus.UNKNOWN).value
                     before = previous.get(key)
                     rows.append(RoutingTableRow(
-                        provider=provider.name, region=region, status_page=status, status_checked_at=now,
+                        provider=provider.name, region=region, status_page=status,
+                        status_checked_at=self._statuses_checked_at,
                         error_rate=error_rate, p99_latency_ms=p99_ms, calls=calls,
                         recovering_since=self._recovering_since(before, status, error_rate, calls, now),
                         updated_at=now))

@@ -14,11 +14,11 @@ log = logging.getLogger(__name__)
 
 
 def build_scheduler(reconciler: Reconciler, poller: HealthPoller, *, reconcile_interval_s: float,
-                    status_poll_interval_s: float) -> AsyncIOScheduler:
+                    health_interval_s: float) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
     scheduler.add_job(_safely(reconciler.run_once), "interval", seconds=reconcile_interval_s, id="reconcile")
     # The first poll runs at start, so a fresh replica has status pages at once.
-    scheduler.add_job(_safely(poller.run_once), "interval", seconds=status_poll_interval_s, id="health",
+    scheduler.add_job(_safely(poller.run_once), "interval", seconds=health_interval_s, id="health",
                       next_run_time=datetime.now(timezone.utc))
     return scheduler
 

@@ -168,18 +168,19 @@ class PaymentService:
     def _admit_next(self, payment: Payment, candidates: Iterator[str]) -> tuple[str, ProviderGuard] | None:
         """The next candidate whose breaker and concurrency limit let a call through; skips are noted."""
         open_breakers: list[tuple[str, ProviderGuard]] = []
-        refusals = 0
         for provider in candidates:
             guard = self.guards.get(provider, payment.region)
             refused = guard.admit()
             if refused is None:
                 return provider, guard
-            refusals += 1
             payment.route.setdefault("skipped", []).append({"provider": provider, "reason": refused})
             self.telemetry.skipped(payment, provider, refused)
             if refused == "breaker_open":
                 open_breakers.append((provider, guard))
-        if open_breakers and len(open_breakers) == refusals:  # every candidate's circuit is open
+        # No candidate admits a call and some circuits are open: the payment would fail, so an open
+        # circuit lets a rate-limited probe through (a provider just back may still be at the short
+        # concurrency limit the outage left it, and must not cost this payment).
+        if open_breakers:
             for provider, guard in open_breakers:
                 if guard.admit_last_resort():
                     payment.route["last_resort_probe"] = provider
