@@ -37,15 +37,19 @@ def open_circuit(guards: Guards, provider: str) -> None:
     assert guard.breaker.state is BreakerState.OPEN
 
 
-def test_a_provider_at_its_concurrency_limit_beside_open_circuits_does_not_cost_the_payment():
+def stripe_open_adyen_busy() -> tuple[Clock, Guards]:
+    """APAC guards with one permit each: Stripe's circuit open, Adyen's one permit in use."""
     clock = Clock()
     guards = Guards(ResiliencePolicy(breaker=BreakerConfig(window_size=4, minimum_calls=4, wait_in_open_s=30),
                                      concurrency=AIMDConfig(initial_limit=1, min_limit=1, max_limit=10)),
                     clock=clock)
     open_circuit(guards, "stripe")
-    busy = guards.get("adyen", "APAC")
-    assert busy.admit() is None  # its one permit is in use
+    assert guards.get("adyen", "APAC").admit() is None  # its one permit is in use
+    return clock, guards
 
+
+def test_a_provider_at_its_concurrency_limit_beside_open_circuits_does_not_cost_the_payment():
+    _clock, guards = stripe_open_adyen_busy()
     service = service_with(guards)
     first = payment()
     provider, guard = service._admit_next(first, iter(["adyen", "stripe"]))
@@ -57,12 +61,7 @@ def test_a_provider_at_its_concurrency_limit_beside_open_circuits_does_not_cost_
 
 
 def test_probes_of_open_circuits_stay_rate_limited_and_nothing_else_is_forced():
-    clock = Clock()
-    guards = Guards(ResiliencePolicy(breaker=BreakerConfig(window_size=4, minimum_calls=4, wait_in_open_s=30),
-                                     concurrency=AIMDConfig(initial_limit=1, min_limit=1, max_limit=10)),
-                    clock=clock)
-    open_circuit(guards, "stripe")
-    guards.get("adyen", "APAC").admit()
+    clock, guards = stripe_open_adyen_busy()
     service = service_with(guards)
     provider, probe = service._admit_next(payment(), iter(["adyen", "stripe"]))
     assert provider == "stripe"

@@ -106,7 +106,8 @@ def test_safe_faults_trip_the_breaker_but_do_not_lengthen_its_wait():
     assert waits(FAULT) == [5, 10, 20, 40]
 
 
-def test_a_breaker_that_closes_on_passed_probes_marks_a_fresh_recovery_proven_by_later_calls():
+def open_on_safe_faults() -> tuple[Clock, Guards, object]:
+    """Guards whose Stripe EU circuit just opened on fast, safe refusals (window 10, verdict from 4)."""
     clock = Clock()
     guards = Guards(ResiliencePolicy(breaker=BreakerConfig(window_size=10, minimum_calls=4, wait_in_open_s=5,
                                                            wait_jitter=0.0)), clock=clock)
@@ -114,6 +115,11 @@ def test_a_breaker_that_closes_on_passed_probes_marks_a_fresh_recovery_proven_by
     for _ in range(4):
         guard.admit()
         guard.record(SAFE_FAULT, 0.01)
+    return clock, guards, guard
+
+
+def test_a_breaker_that_closes_on_passed_probes_marks_a_fresh_recovery_proven_by_later_calls():
+    clock, guards, guard = open_on_safe_faults()
     assert guards.recovered_within(60, 0.1) == {}
     clock.now += 5
     for _ in range(3):
@@ -132,13 +138,7 @@ def test_a_breaker_that_closes_on_passed_probes_marks_a_fresh_recovery_proven_by
 
 
 def test_a_relapse_ends_the_recovery_even_short_of_a_trip():
-    clock = Clock()
-    guards = Guards(ResiliencePolicy(breaker=BreakerConfig(window_size=10, minimum_calls=4, wait_in_open_s=5,
-                                                           wait_jitter=0.0)), clock=clock)
-    guard = guards.get("stripe", "EU")
-    for _ in range(4):
-        guard.admit()
-        guard.record(SAFE_FAULT, 0.01)
+    _clock, guards, guard = open_on_safe_faults()
     assert guard.admit_last_resort() is True
     guard.record(OK, 0.01, last_resort=True)  # a successful last-resort probe is a recovery too
     assert guards.recovered_within(60, 0.1) == {("stripe", "EU"): False}
