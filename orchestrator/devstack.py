@@ -101,6 +101,17 @@ def start_server(env: dict[str, str], log_dir: Path, *, extra_args: tuple[str, .
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
+async def wait_ready(client: httpx.AsyncClient, timeout_s: float = 30.0) -> None:
+    """Wait until the `serve` behind `client` answers /readyz with 200 (routing data loaded)."""
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up:
+        with contextlib.suppress(httpx.HTTPError):
+            if (await client.get("/readyz", timeout=2)).status_code == 200:
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the orchestrator did not become ready")
+
+
 def postgres_admin(admin_url: str, sql: str) -> None:
     """Run one statement outside any transaction; in a thread of its own, so callers may have a loop."""
     import asyncpg

@@ -28,7 +28,7 @@ from rich.live import Live
 
 from orchestrator.demo.incident import OVERRIDE_REASON, DemoPayment, Step, incident, traffic
 from orchestrator.demo.view import Answer, DemoState, plain_line, render
-from orchestrator.devstack import orchestrator_env, run_cli, start_server
+from orchestrator.devstack import orchestrator_env, run_cli, start_server, wait_ready
 from orchestrator.gauntlet.ledger import (
     Reported,
     fee_minor,
@@ -112,7 +112,7 @@ async def _demo(console: Console, live: bool, base_url: str, api_key: str, admin
             httpx.AsyncClient(base_url=base_url, timeout=10,
                               headers={"Authorization": f"Bearer {admin_token}"}) as admin, \
             httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as control:
-        await _wait_ready(api)
+        await wait_ready(api)
         await _poll_admin(admin, state)
         loop = asyncio.get_running_loop()
         t0 = loop.time() + 0.2
@@ -154,16 +154,6 @@ async def _demo(console: Console, live: bool, base_url: str, api_key: str, admin
                 task.cancel()
             await asyncio.gather(traffic_task, script_task, poller, return_exceptions=True)
         return await _summary(console, api, control, sandbox_urls, state, duration_s)
-
-
-async def _wait_ready(api: httpx.AsyncClient, timeout_s: float = 30.0) -> None:
-    give_up = time.monotonic() + timeout_s
-    while time.monotonic() < give_up:
-        with contextlib.suppress(httpx.HTTPError):
-            if (await api.get("/readyz", timeout=2)).status_code == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the orchestrator did not become ready")
 
 
 async def _send_all(api: httpx.AsyncClient, planned: list[DemoPayment], state: DemoState, t0: float,

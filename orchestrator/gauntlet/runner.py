@@ -21,7 +21,7 @@ from typing import Callable
 
 import httpx
 
-from orchestrator.devstack import orchestrator_env, run_cli, start_server
+from orchestrator.devstack import orchestrator_env, run_cli, start_server, wait_ready
 from orchestrator.gauntlet.database import scratch_database
 from orchestrator.gauntlet.ledger import fetch_ledgers, provider_table, request_again
 from orchestrator.gauntlet.routers import (
@@ -165,16 +165,6 @@ def run_direct(names: list[str], scenario: Scenario, planned: list[PlannedPaymen
 # --- the orchestrator -----------------------------------------------------------------------------
 
 
-async def _wait_ready(client: httpx.AsyncClient, timeout_s: float = 30.0) -> None:
-    give_up = time.monotonic() + timeout_s
-    while time.monotonic() < give_up:
-        with contextlib.suppress(httpx.HTTPError):
-            if (await client.get("/readyz", timeout=2)).status_code == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the orchestrator did not become ready")
-
-
 async def _settle(client: httpx.AsyncClient, records: list[PaymentRecord], timeout_s: float) -> list[str]:
     """Wait for reconciliation to settle `processing` payments; find payments whose answer was lost."""
     notes = []
@@ -220,7 +210,7 @@ async def _run_orchestrator(base_url: str, api_key: str, sandbox_urls: dict[str,
             httpx.AsyncClient(base_url=base_url, limits=CLIENT_LIMITS, timeout=30,
                               headers={"Authorization": f"Bearer {api_key}"}) as client:
         await prepare_sandboxes(control, sandbox_urls, scenario)
-        await _wait_ready(client)
+        await wait_ready(client)
         router = OrchestratorRouter(client, f"gauntlet-{secrets.token_hex(4)}")
         t0 = loop.time() + START_DELAY_S
         started = time.monotonic()
