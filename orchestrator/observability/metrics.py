@@ -99,32 +99,17 @@ class Metrics:
         return bound
 
     def failover(self, provider: str, region: str, reason: str) -> None:
-        bound = self.route(provider, region)
-        child = bound.failovers.get(reason)
-        if child is None:
-            child = bound.failovers[reason] = self.failovers.labels(provider, region, reason)
-        child.inc()
+        _child(self.route(provider, region).failovers, reason, self.failovers, provider, region, reason).inc()
 
     def skip(self, provider: str, region: str, reason: str) -> None:
-        bound = self.route(provider, region)
-        child = bound.skips.get(reason)
-        if child is None:
-            child = bound.skips[reason] = self.skips.labels(provider, region, reason)
-        child.inc()
+        _child(self.route(provider, region).skips, reason, self.skips, provider, region, reason).inc()
 
     def payment(self, provider: str | None, region: str, status: str, duration_s: float) -> None:
         self.route(provider or NO_PROVIDER, region).payments[status].inc()
-        child = self._payment_duration.get((region, status))
-        if child is None:
-            child = self._payment_duration[(region, status)] = self.payment_duration.labels(region, status)
-        child.observe(duration_s)
+        _child(self._payment_duration, (region, status), self.payment_duration, region, status).observe(duration_s)
 
     def refund(self, provider: str, region: str, status: str) -> None:
-        bound = self.route(provider, region)
-        child = bound.refunds.get(status)
-        if child is None:
-            child = bound.refunds[status] = self.refunds.labels(provider, region, status)
-        child.inc()
+        _child(self.route(provider, region).refunds, status, self.refunds, provider, region, status).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -151,6 +136,15 @@ _STATE_FAMILIES: dict[str, tuple[type, str, tuple[str, ...]]] = {
         CounterMetricFamily, "Payment requests refused with 503 because too many were in flight.", ()),
     "orchestrator_health_poll_leader": (GaugeMetricFamily, "1 when this replica polls the status pages.", ()),
 }
+
+
+def _child(cache: dict, key: Any, family: Any, *labels: str) -> Any:
+    """The labelled child of `family`, bound once and kept in `cache` under `key`: `labels()` costs a
+    lock and a tuple lookup on every call, which the payment path need not pay."""
+    child = cache.get(key)
+    if child is None:
+        child = cache[key] = family.labels(*labels)
+    return child
 
 
 def _family(name: str) -> Any:
