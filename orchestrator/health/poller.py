@@ -49,13 +49,13 @@ class HealthPoller:
         """One poll if this replica leads; True when it polled."""
         if not await self.lease.try_lead():
             return False
-        now = utcnow()
         # A small tolerance, so that a job interval equal to the status interval fetches every time.
         if self._statuses is None or time.monotonic() - self._statuses_fetched >= self.status_interval_s * 0.95:
             self._statuses = await self._status_pages()
             self._statuses_fetched = time.monotonic()
-            self._statuses_checked_at = now = utcnow()
+            self._statuses_checked_at = utcnow()
         statuses = self._statuses
+        now = utcnow()
         async with self.sessionmaker() as session:
             repo = RoutingRepository(session)
             previous = {(r.provider, r.region): r for r in await repo.rows()}
